@@ -1,0 +1,53 @@
+"""Azure ML SDK v1 pipelines, run as Apache Airflow DAGs.
+
+The authoring names are loaded lazily so that importing the provider (which Airflow does
+often) stays cheap and pulls in no cloud SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Datastore": "airflow_provider_mlpipe.authoring.datastore",
+    "DataReference": "airflow_provider_mlpipe.authoring.data",
+    "PipelineData": "airflow_provider_mlpipe.authoring.data",
+    "PipelineParameter": "airflow_provider_mlpipe.authoring.data",
+    "PythonScriptStep": "airflow_provider_mlpipe.authoring.steps",
+    "Pipeline": "airflow_provider_mlpipe.authoring.pipeline",
+    "PipelineValidationError": "airflow_provider_mlpipe.authoring.errors",
+}
+
+__all__ = [
+    "DataReference",
+    "Datastore",
+    "Pipeline",
+    "PipelineData",
+    "PipelineParameter",
+    "PipelineValidationError",
+    "PythonScriptStep",
+    "__version__",
+]
+
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.authoring.data import DataReference, PipelineData, PipelineParameter
+    from airflow_provider_mlpipe.authoring.datastore import Datastore
+    from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
+    from airflow_provider_mlpipe.authoring.pipeline import Pipeline
+    from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'airflow_provider_mlpipe' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,167 @@
+"""Data and parameters of a pipeline: `DataReference`, `PipelineData`, `PipelineParameter`.
+
+Plain objects checked when they are made, with v1's names and rules. Where the data really
+lives is decided when a task runs; these only say which datastore and which path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_mlpipe.authoring.datastore import Datastore
+
+WORD_NAME = re.compile(r"^\w+$", re.ASCII)
+INPUT_MODES = ("mount", "download")
+OUTPUT_MODES = ("mount", "upload")
+PARAMETER_TYPES = (bool, int, float, str)
+
+
+def check_word_name(kind: str, name: Any) -> str:
+    """v1 rule: data and parameter names are letters, digits and '_' only."""
+    if not isinstance(name, str) or not WORD_NAME.match(name):
+        raise ValueError(f"{kind} name {name!r} must contain only letters, digits and '_'")
+    return name
+
+
+def _check_mode(owner: str, mode: str, allowed: tuple[str, ...]) -> str:
+    if mode not in allowed:
+        raise ValueError(f"{owner}: mode {mode!r} is not one of {', '.join(allowed)}")
+    return mode
+
+
+class DataReference:
+    """Existing data on a datastore (a file or a folder) that steps read."""
+
+    def __init__(
+        self,
+        datastore: Datastore,
+        data_reference_name: str | None = None,
+        path_on_datastore: str | None = None,
+        mode: str = "mount",
+        path_on_compute: str | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        if not isinstance(datastore, Datastore):
+            raise TypeError(f"DataReference {data_reference_name!r}: datastore must be a Datastore")
+        if data_reference_name is None:
+            data_reference_name = datastore.name or "default"
+        self.data_reference_name = check_word_name("DataReference", data_reference_name)
+        self.datastore = datastore
+        self.path_on_datastore = path_on_datastore or ""
+        self.mode = _check_mode(f"DataReference {data_reference_name!r}", mode, INPUT_MODES)
+        self.path_on_compute = path_on_compute
+        self.overwrite = overwrite
+
+    @property
+    def name(self) -> str:
+        return self.data_reference_name
+
+    def as_mount(self) -> DataReference:
+        return self._with_mode("mount")
+
+    def as_download(self, path_on_compute: str | None = None) -> DataReference:
+        return self._with_mode("download", path_on_compute)
+
+    def _with_mode(self, mode: str, path_on_compute: str | None = None) -> DataReference:
+        return DataReference(
+            self.datastore,
+            self.data_reference_name,
+            self.path_on_datastore,
+            mode,
+            path_on_compute or self.path_on_compute,
+            self.overwrite,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"DataReference({self.datastore!r}, {self.data_reference_name!r}, "
+            f"{self.path_on_datastore!r}, mode={self.mode!r})"
+        )
+
+
+class PipelineData:
+    """Intermediate data: written by exactly one step, read by any later ones.
+
+    Where it lands is decided per run (`mlpipe/<dag>/<run>/<task>/<output_name>` on its
+    datastore) and travels to consumers through XCom.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        datastore: Datastore | None = None,
+        output_name: str | None = None,
+        output_mode: str = "mount",
+        output_path_on_compute: str | None = None,
+        output_overwrite: bool | None = None,
+        is_directory: bool | None = None,
+        pipeline_output_name: str | None = None,
+    ) -> None:
+        self.name = check_word_name("PipelineData", name)
+        if datastore is not None and not isinstance(datastore, Datastore):
+            raise TypeError(f"PipelineData {name!r}: datastore must be a Datastore or None")
+        self.datastore = datastore
+        self.output_name = check_word_name("PipelineData output", output_name or name)
+        self.output_mode = _check_mode(f"PipelineData {name!r}", output_mode, OUTPUT_MODES)
+        self.output_path_on_compute = output_path_on_compute
+        self.output_overwrite = output_overwrite
+        self.is_directory = is_directory
+        self.pipeline_output_name = pipeline_output_name
+        #: Steps that list this object in their outputs (set by the steps; more than one is an error).
+        self.producers: list[Any] = []
+
+    def as_mount(self) -> PipelineDataInput:
+        """Use this data as an input read in place where possible."""
+        return PipelineDataInput(self, "mount")
+
+    def as_download(self, input_name: str | None = None) -> PipelineDataInput:
+        """Use this data as an input copied to the worker before the script starts."""
+        return PipelineDataInput(self, "download", input_name)
+
+    def as_input(self, input_name: str) -> PipelineDataInput:
+        return PipelineDataInput(self, "mount", input_name)
+
+    def __repr__(self) -> str:
+        return f"PipelineData({self.name!r})"
+
+
+@dataclass(frozen=True)
+class PipelineDataInput:
+    """A consumer's view of a `PipelineData`: the same data, with how to bring it in."""
+
+    data: PipelineData
+    mode: str = "mount"
+    input_name: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_mode(f"input of PipelineData {self.data.name!r}", self.mode, INPUT_MODES)
+        if self.input_name is not None:
+            check_word_name("input", self.input_name)
+
+    @property
+    def name(self) -> str:
+        return self.input_name or self.data.name
+
+
+class PipelineParameter:
+    """A value chosen per run (trigger form, run conf or REST), with a typed default."""
+
+    def __init__(self, name: str, default_value: Any) -> None:
+        self.name = check_word_name("PipelineParameter", name)
+        if not isinstance(default_value, PARAMETER_TYPES):
+            raise TypeError(
+                f"PipelineParameter {name!r}: default_value {default_value!r} has type "
+                f"{type(default_value).__name__}; use int, str, bool or float"
+            )
+        if isinstance(default_value, str) and "\n" in default_value:
+            raise ValueError(f"PipelineParameter {name!r}: multi-line values are not supported")
+        self.default_value = default_value
+
+    @property
+    def value_type(self) -> type:
+        return type(self.default_value)
+
+    def __repr__(self) -> str:
+        return f"PipelineParameter({self.name!r}, default_value={self.default_value!r})"

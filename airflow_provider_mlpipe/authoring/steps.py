@@ -1,0 +1,211 @@
+"""Pipeline steps with v1's names and meanings. Plain objects: no Airflow, no cloud SDKs."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_mlpipe.authoring.data import (
+    DataReference,
+    PipelineData,
+    PipelineDataInput,
+    PipelineParameter,
+)
+
+StepInput = DataReference | PipelineData | PipelineDataInput
+
+
+def data_of(item: Any) -> DataReference | PipelineData | None:
+    """The data object behind an input, an output or an argument, if it is one."""
+    if isinstance(item, PipelineDataInput):
+        return item.data
+    if isinstance(item, DataReference | PipelineData):
+        return item
+    return None
+
+
+def data_label(data: DataReference | PipelineData) -> str:
+    return data.name
+
+
+class PipelineStep:
+    """What every step kind shares: a name, data in and out, ordering and reuse settings."""
+
+    #: Step kind, as shown in logs and recorded in reuse keys.
+    kind = "step"
+
+    def __init__(
+        self,
+        name: str,
+        inputs: list[StepInput] | None = None,
+        outputs: list[PipelineData] | None = None,
+        arguments: list[Any] | None = None,
+        compute_target: Any = None,
+        allow_reuse: bool = True,
+        version: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{self.kind}: name must be a non-empty string, got {name!r}")
+        self.name = name
+        self.inputs = list(inputs or [])
+        self.outputs = list(outputs or [])
+        self.arguments = list(arguments or [])
+        self.compute_target = _compute_target_name(name, compute_target)
+        self.allow_reuse = bool(allow_reuse)
+        self.version = version
+        self._run_after: list[PipelineStep] = []
+        self._check_inputs_and_outputs()
+        self._check_arguments()
+        for output in self.outputs:
+            output.producers.append(self)
+
+    def run_after(self, step: PipelineStep) -> None:
+        """Run this step only after `step` finishes, with no data between them."""
+        if not isinstance(step, PipelineStep):
+            raise TypeError(f"step {self.name!r}: run_after() takes a step, got {step!r}")
+        self._run_after.append(step)
+
+    @property
+    def run_after_steps(self) -> list[PipelineStep]:
+        return list(self._run_after)
+
+    @property
+    def input_data(self) -> list[DataReference | PipelineData]:
+        return [data_of(item) for item in self.inputs]  # type: ignore[misc]
+
+    def problems(self, base_dir: Path, default_source_directory: str | Path | None = None) -> list[str]:
+        """Problems only the whole pipeline can see (e.g. files relative to the DAG file)."""
+        return []
+
+    def _check_inputs_and_outputs(self) -> None:
+        for item in self.inputs:
+            if data_of(item) is None:
+                raise TypeError(f"step {self.name!r}: input {item!r} is not a DataReference or PipelineData")
+        seen_inputs: set[str] = set()
+        for item in self.inputs:
+            name = item.name
+            if name in seen_inputs:
+                raise ValueError(f"step {self.name!r}: two inputs are named {name!r}")
+            seen_inputs.add(name)
+        seen_outputs: set[str] = set()
+        for output in self.outputs:
+            if not isinstance(output, PipelineData):
+                raise TypeError(f"step {self.name!r}: output {output!r} is not a PipelineData")
+            if output.output_name in seen_outputs:
+                raise ValueError(f"step {self.name!r}: two outputs are named {output.output_name!r}")
+            seen_outputs.add(output.output_name)
+
+    def _check_arguments(self) -> None:
+        declared = {id(d) for d in self.input_data} | {id(o) for o in self.outputs}
+        for argument in self.arguments:
+            data = data_of(argument)
+            if data is not None and id(data) not in declared:
+                raise ValueError(
+                    f"step {self.name!r}: {type(data).__name__} {data.name!r} appears in arguments "
+                    "list but is not in the input/output lists"
+                )
+            if data is None and not isinstance(argument, str | int | float | bool | PipelineParameter):
+                raise TypeError(
+                    f"step {self.name!r}: argument {argument!r} is not a string, number, "
+                    "PipelineParameter or data object"
+                )
+
+    def parameters(self) -> list[PipelineParameter]:
+        """Every `PipelineParameter` this step uses."""
+        return [a for a in self.arguments if isinstance(a, PipelineParameter)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class PythonScriptStep(PipelineStep):
+    """Run a Python script with its source folder; v1's `PythonScriptStep`.
+
+    `python_interpreter` (not in v1, where a run configuration chose the environment) runs
+    the script with another interpreter, e.g. a venv's `bin/python`.
+    """
+
+    kind = "PythonScriptStep"
+
+    def __init__(
+        self,
+        script_name: str,
+        name: str | None = None,
+        arguments: list[Any] | None = None,
+        compute_target: Any = None,
+        runconfig: Any = None,
+        runconfig_pipeline_params: Any = None,
+        inputs: list[StepInput] | None = None,
+        outputs: list[PipelineData] | None = None,
+        params: dict[str, Any] | None = None,
+        source_directory: str | Path | None = None,
+        allow_reuse: bool = True,
+        version: str | None = None,
+        hash_paths: list[str] | None = None,
+        python_interpreter: str | None = None,
+    ) -> None:
+        if not isinstance(script_name, str) or not script_name:
+            raise ValueError(f"PythonScriptStep {name!r}: script_name is required")
+        super().__init__(
+            name or script_name, inputs, outputs, arguments, compute_target, allow_reuse, version
+        )
+        if runconfig is not None or runconfig_pipeline_params is not None:
+            warnings.warn(
+                f"step {self.name!r}: runconfig is not used by mlpipe; pick the interpreter with "
+                "python_interpreter= and the workers with compute_target=",
+                UserWarning,
+                stacklevel=2,
+            )
+        if hash_paths:
+            warnings.warn(
+                f"step {self.name!r}: hash_paths is deprecated (as in v1 since 1.0.45) and ignored; "
+                "every file of source_directory is hashed",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        self.script_name = script_name
+        self.params = dict(params or {})
+        for key in self.params:
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"step {self.name!r}: params keys must be non-empty strings")
+        self.source_directory = None if source_directory is None else Path(source_directory)
+        self.python_interpreter = python_interpreter
+
+    def parameters(self) -> list[PipelineParameter]:
+        found = super().parameters()
+        found += [v for v in self.params.values() if isinstance(v, PipelineParameter)]
+        return found
+
+    def resolved_source_directory(
+        self, base_dir: Path, default_source_directory: str | Path | None = None
+    ) -> Path | None:
+        """The step's (else the pipeline's) source folder, absolute against the DAG file's folder."""
+        chosen = self.source_directory if self.source_directory is not None else default_source_directory
+        if chosen is None:
+            return None
+        return (base_dir / chosen).resolve()
+
+    def script_path(self, base_dir: Path, default_source_directory: str | Path | None = None) -> Path:
+        source = self.resolved_source_directory(base_dir, default_source_directory)
+        return (source / self.script_name) if source else (base_dir / self.script_name).resolve()
+
+    def problems(self, base_dir: Path, default_source_directory: str | Path | None = None) -> list[str]:
+        source = self.resolved_source_directory(base_dir, default_source_directory)
+        if source is not None and not source.is_dir():
+            return [f"step {self.name!r}: source_directory {str(source)!r} is not a folder"]
+        script = self.script_path(base_dir, default_source_directory)
+        if not script.is_file():
+            where = f"source_directory {str(source)!r}" if source else f"folder {str(base_dir)!r}"
+            return [f"step {self.name!r}: script_name {self.script_name!r} is missing from {where}"]
+        return []
+
+
+def _compute_target_name(step: str, compute_target: Any) -> str | None:
+    """A compute target becomes an Airflow queue: accept a name or an object with `.name`."""
+    if compute_target is None or isinstance(compute_target, str):
+        return compute_target or None
+    name = getattr(compute_target, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    raise TypeError(f"step {step!r}: compute_target must be a name (str), got {compute_target!r}")

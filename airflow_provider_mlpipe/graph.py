@@ -1,0 +1,329 @@
+"""The neutral pipeline graph: steps checked, ordered and described in plain values.
+
+Sits between the authoring objects and Airflow: `build_graph` collects the steps a pipeline
+needs, finds every problem at once, and describes each step's inputs, outputs and arguments
+as plain data that the translation layer hands to operators.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_mlpipe.authoring.data import DataReference, PipelineData, PipelineParameter
+from airflow_provider_mlpipe.authoring.datastore import Datastore
+from airflow_provider_mlpipe.authoring.steps import PipelineStep, data_of
+
+_NOT_TASK_ID_CHARS = re.compile(r"[^\w-]", re.ASCII)
+
+
+def task_id_for(step_name: str) -> str:
+    """Airflow task id of a step: its name with every character other than [A-Za-z0-9_-] as '_'."""
+    return _NOT_TASK_ID_CHARS.sub("_", step_name.strip())[:200]
+
+
+@dataclass
+class InputSpec:
+    """One input of a step: produced by another step (via XCom) or read from a datastore."""
+
+    name: str
+    mode: str
+    producer: str | None = None  # producing step's name, for PipelineData
+    output_name: str | None = None
+    datastore: str | None = None  # connection id; None = the default datastore
+    path_on_datastore: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class OutputSpec:
+    """One output of a step: which datastore it goes to."""
+
+    name: str
+    datastore: str | None
+    is_directory: bool | None
+    mode: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class StepNode:
+    """A step with everything the translation needs, in plain values."""
+
+    step: PipelineStep
+    task_id: str
+    upstream: list[str] = field(default_factory=list)  # step names
+    inputs: list[InputSpec] = field(default_factory=list)
+    outputs: list[OutputSpec] = field(default_factory=list)
+    arguments: list[dict[str, Any]] = field(default_factory=list)
+    source_directory: Path | None = None
+    script_path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+
+@dataclass
+class PipelineGraph:
+    """Validated steps in an order where every step comes after the ones it depends on."""
+
+    nodes: list[StepNode]
+    parameters: dict[str, PipelineParameter]
+    description: str | None
+    base_dir: Path
+
+    def node(self, step_name: str) -> StepNode:
+        return next(n for n in self.nodes if n.name == step_name)
+
+
+def flatten_steps(steps: Any) -> list[PipelineStep]:
+    """v1 accepts nested lists of steps (the seed passes `steps=[compareModels]`)."""
+    flat: list[PipelineStep] = []
+    stack = [steps]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+        elif isinstance(item, PipelineStep):
+            if not any(item is s for s in flat):
+                flat.append(item)
+        else:
+            raise TypeError(f"pipeline steps must be steps or lists of steps, got {item!r}")
+    return flat
+
+
+def with_closure(steps: list[PipelineStep]) -> list[PipelineStep]:
+    """Add producers of used PipelineData and `run_after` targets that were not listed."""
+    result = list(steps)
+    known = {id(s) for s in result}
+    index = 0
+    while index < len(result):
+        step = result[index]
+        index += 1
+        needed = [p for d in step.input_data if isinstance(d, PipelineData) for p in d.producers]
+        for other in needed + step.run_after_steps:
+            if id(other) not in known:
+                known.add(id(other))
+                result.append(other)
+    return result
+
+
+def argument_token(step: PipelineStep, argument: Any) -> dict[str, Any]:
+    """One argument as plain data: a literal, a parameter, or an input/output's path."""
+    if isinstance(argument, PipelineParameter):
+        return {"parameter": argument.name}
+    data = data_of(argument)
+    if data is None:
+        return {"value": _literal(argument)}
+    if any(data is o for o in step.outputs):
+        return {"output": data.output_name}  # type: ignore[union-attr]
+    name = next(item.name for item in step.inputs if data_of(item) is data)
+    return {"input": name}
+
+
+def _literal(value: Any) -> str:
+    return str(value)
+
+
+def build_graph(
+    steps: list[PipelineStep],
+    base_dir: Path,
+    description: str | None = None,
+    default_datastore: Datastore | None = None,
+    default_source_directory: str | Path | None = None,
+) -> tuple[PipelineGraph | None, list[str]]:
+    """Check the pipeline and build its graph; returns (graph or None, every problem found)."""
+    all_steps = with_closure(steps)
+    problems: list[str] = []
+    problems += _name_problems(all_steps)
+    for step in all_steps:
+        problems += step.problems(base_dir, default_source_directory)
+    producers, producer_problems = _producers(all_steps)
+    problems += producer_problems
+    parameters, parameter_problems = _parameters(all_steps)
+    problems += parameter_problems
+
+    upstream: dict[int, list[PipelineStep]] = {}
+    for step in all_steps:
+        before: list[PipelineStep] = []
+        for item in step.inputs:
+            data = data_of(item)
+            if not isinstance(data, PipelineData):
+                continue
+            producer = producers.get(id(data))
+            if producer is None:
+                problems.append(
+                    f"step {step.name!r}: input {item.name!r} is not connected to any previous step "
+                    f"(no step lists PipelineData {data.name!r} in its outputs)"
+                )
+            elif producer is step:
+                problems.append(f"step {step.name!r}: PipelineData {data.name!r} is its own input and output")
+            elif not any(producer is b for b in before):
+                before.append(producer)
+        for other in step.run_after_steps:
+            if other is step:
+                problems.append(f"step {step.name!r}: run_after() names the step itself")
+            elif not any(other is b for b in before):
+                before.append(other)
+        upstream[id(step)] = before
+
+    ordered, cycle = _topological_order(all_steps, upstream)
+    if cycle:
+        names = ", ".join(repr(s.name) for s in cycle)
+        problems.append(f"steps {names} form a cycle (through their data or run_after)")
+    if problems:
+        return None, problems
+
+    default_name = default_datastore.name if default_datastore is not None else None
+    nodes = [
+        _node(step, upstream[id(step)], producers, base_dir, default_name, default_source_directory)
+        for step in ordered
+    ]
+    return PipelineGraph(nodes, parameters, description, base_dir), []
+
+
+def _node(
+    step: PipelineStep,
+    before: list[PipelineStep],
+    producers: dict[int, PipelineStep],
+    base_dir: Path,
+    default_datastore: str | None,
+    default_source_directory: str | Path | None,
+) -> StepNode:
+    inputs = []
+    for item in step.inputs:
+        data = data_of(item)
+        if isinstance(data, PipelineData):
+            inputs.append(
+                InputSpec(
+                    name=item.name,
+                    mode=getattr(item, "mode", "mount"),
+                    producer=producers[id(data)].name,
+                    output_name=data.output_name,
+                )
+            )
+        else:
+            assert isinstance(data, DataReference)
+            inputs.append(
+                InputSpec(
+                    name=data.name,
+                    mode=data.mode,
+                    datastore=data.datastore.name,
+                    path_on_datastore=data.path_on_datastore,
+                )
+            )
+    outputs = [
+        OutputSpec(
+            name=o.output_name,
+            datastore=o.datastore.name if o.datastore is not None else default_datastore,
+            is_directory=o.is_directory,
+            mode=o.output_mode,
+        )
+        for o in step.outputs
+    ]
+    resolve_source = getattr(step, "resolved_source_directory", None)
+    resolve_script = getattr(step, "script_path", None)
+    return StepNode(
+        step=step,
+        task_id=task_id_for(step.name),
+        upstream=[b.name for b in before],
+        inputs=inputs,
+        outputs=outputs,
+        arguments=[argument_token(step, a) for a in step.arguments],
+        source_directory=resolve_source(base_dir, default_source_directory) if resolve_source else None,
+        script_path=resolve_script(base_dir, default_source_directory) if resolve_script else None,
+    )
+
+
+def _name_problems(steps: list[PipelineStep]) -> list[str]:
+    problems = []
+    by_name: dict[str, PipelineStep] = {}
+    by_task_id: dict[str, PipelineStep] = {}
+    for step in steps:
+        if step.name in by_name:
+            problems.append(f"two steps are named {step.name!r}: give each step a distinct name=")
+            continue
+        by_name[step.name] = step
+        task_id = task_id_for(step.name)
+        if not task_id.strip("_"):
+            problems.append(f"step {step.name!r}: its name has no letters or digits for a task id")
+        elif task_id in by_task_id:
+            problems.append(
+                f"steps {by_task_id[task_id].name!r} and {step.name!r} would share the task id "
+                f"{task_id!r}: rename one of them"
+            )
+        by_task_id[task_id] = step
+    return problems
+
+
+def _producers(steps: list[PipelineStep]) -> tuple[dict[int, PipelineStep], list[str]]:
+    producers: dict[int, PipelineStep] = {}
+    problems = []
+    for step in steps:
+        for output in step.outputs:
+            earlier = producers.get(id(output))
+            if earlier is not None:
+                problems.append(
+                    f"PipelineData {output.name!r} is an output of two steps: {earlier.name!r} and "
+                    f"{step.name!r} (one output has exactly one producer)"
+                )
+            else:
+                producers[id(output)] = step
+    return producers, problems
+
+
+def _parameters(steps: list[PipelineStep]) -> tuple[dict[str, PipelineParameter], list[str]]:
+    parameters: dict[str, PipelineParameter] = {}
+    first_user: dict[str, str] = {}
+    problems = []
+    for step in steps:
+        for parameter in step.parameters():
+            known = parameters.get(parameter.name)
+            if known is None:
+                parameters[parameter.name] = parameter
+                first_user[parameter.name] = step.name
+            elif known is not parameter and (
+                known.default_value != parameter.default_value or known.value_type is not parameter.value_type
+            ):
+                first = first_user[parameter.name]
+                problems.append(
+                    f"PipelineParameter {parameter.name!r} has two defaults: {known.default_value!r} "
+                    f"(step {first!r}) and {parameter.default_value!r} (step {step.name!r})"
+                )
+    return parameters, problems
+
+
+def _topological_order(
+    steps: list[PipelineStep], upstream: dict[int, list[PipelineStep]]
+) -> tuple[list[PipelineStep], list[PipelineStep]]:
+    """Kahn's algorithm keeping the listed order among ready steps; returns (order, steps on cycles)."""
+    remaining = {id(s): len(upstream[id(s)]) for s in steps}
+    downstream: dict[int, list[PipelineStep]] = {id(s): [] for s in steps}
+    for step in steps:
+        for before in upstream[id(step)]:
+            downstream[id(before)].append(step)
+    ready = [s for s in steps if remaining[id(s)] == 0]
+    ordered: list[PipelineStep] = []
+    while ready:
+        step = ready.pop(0)
+        ordered.append(step)
+        for after in downstream[id(step)]:
+            remaining[id(after)] -= 1
+            if remaining[id(after)] == 0:
+                ready.append(after)
+    stuck = [s for s in steps if remaining[id(s)] > 0]
+    # Steps merely downstream of a cycle are stuck too: peel them off so only the loop is named.
+    changed = True
+    while changed:
+        on_loop = {id(s) for s in stuck}
+        kept = [s for s in stuck if any(id(a) in on_loop for a in downstream[id(s)])]
+        changed = len(kept) != len(stuck)
+        stuck = kept
+    return ordered, stuck

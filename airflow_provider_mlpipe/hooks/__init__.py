@@ -1,0 +1,1 @@
+"""Hooks: clients of datastores and services, built from Airflow connections at run time."""

@@ -1,0 +1,90 @@
+"""The run-time face of a named datastore: what steps and notebooks need from storage.
+
+`Datastore("name")` in a DAG file is only a name. When a task runs, `resolve_datastore`
+looks the name up among Airflow connections and returns one of these clients: a local
+folder (`mlpipe_local`) or Azure Blob (`wasb`). Paths on a datastore are POSIX-style and
+relative ("mlpipe/dag/run/task/model"); a path names either one file or a folder of files.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+
+class DatastoreError(RuntimeError):
+    """A datastore could not be resolved or could not do what was asked."""
+
+
+def clean_datastore_path(path: str | None) -> str:
+    """Normalise a path on a datastore: forward slashes, no leading slash, no '..' escape."""
+    text = (path or "").replace("\\", "/").strip("/")
+    if not text:
+        return ""
+    normalised = posixpath.normpath(text)
+    if normalised == "." or normalised.startswith("../") or normalised == "..":
+        raise DatastoreError(f"path {path!r} leaves the datastore")
+    return normalised
+
+
+def join_datastore_path(*parts: str) -> str:
+    """Join path segments on a datastore, ignoring empty ones."""
+    return clean_datastore_path("/".join(p.strip("/") for p in parts if p and p.strip("/")))
+
+
+class DatastoreClient(ABC):
+    """Operations every datastore kind offers; implementations are built per task at run time."""
+
+    #: "local" or "blob": recorded in XCom so consumers and the UI know what a URI means.
+    kind: str
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abstractmethod
+    def uri(self, path: str) -> str:
+        """A URI a person or another tool can use to find `path` (file:// or https://)."""
+
+    @abstractmethod
+    def exists(self, path: str) -> bool:
+        """True when `path` is a file or a folder holding at least one file."""
+
+    @abstractmethod
+    def is_directory(self, path: str) -> bool:
+        """True when `path` is a folder (has files below it) rather than one file."""
+
+    @abstractmethod
+    def list_files(self, path: str) -> list[str]:
+        """Paths (relative to `path`, sorted) of every file under the folder `path`."""
+
+    @abstractmethod
+    def download(self, path: str, local_path: Path) -> Path:
+        """Copy the file or folder at `path` to `local_path` (created); returns `local_path`."""
+
+    @abstractmethod
+    def upload_file(self, local_file: Path, path: str, overwrite: bool = False) -> bool:
+        """Store one local file at `path`. Returns False when it existed and was kept."""
+
+    @abstractmethod
+    def upload_directory(self, local_dir: Path, path: str, overwrite: bool = False) -> int:
+        """Store every file under `local_dir` below `path`; returns how many were written."""
+
+    @abstractmethod
+    def delete(self, path: str) -> None:
+        """Remove the file or the whole folder at `path` (nothing there is fine)."""
+
+    def local_path(self, path: str) -> Path | None:
+        """Where `path` can be read in place on this machine, or None (remote storage)."""
+        return None
+
+    def publish(self, local: Path, path: str) -> None:
+        """Make `path` hold exactly `local` (file or folder), replacing an earlier attempt's files."""
+        self.delete(path)
+        if local.is_dir():
+            self.upload_directory(local, path, overwrite=True)
+        else:
+            self.upload_file(local, path, overwrite=True)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

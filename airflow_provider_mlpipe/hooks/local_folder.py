@@ -1,0 +1,166 @@
+"""Local folder datastore (connection type `mlpipe_local`, extra `{"root": "/path"}`).
+
+Also the embedded default datastore, so a pipeline runs with no cloud account. Writes go
+through a temporary name and an atomic rename, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, DatastoreError, clean_datastore_path
+
+_STAGING = ".mlpipe-staging"
+
+
+class LocalFolderDatastore(DatastoreClient):
+    """A folder on this machine (or on a shared mount) used as a datastore."""
+
+    kind = "local"
+
+    def __init__(self, name: str, root: str | Path) -> None:
+        super().__init__(name)
+        self.root = Path(root).expanduser().resolve()
+
+    @classmethod
+    def from_connection(cls, name: str, conn: Any) -> LocalFolderDatastore:
+        """Build from an `mlpipe_local` connection: the folder is extra `root` (or the host field)."""
+        root = (conn.extra_dejson or {}).get("root") or conn.host
+        if not root:
+            raise DatastoreError(
+                f'datastore {name!r}: an mlpipe_local connection needs extra {{"root": "/path"}}'
+            )
+        return cls(name, root)
+
+    def _path(self, path: str) -> Path:
+        clean = clean_datastore_path(path)
+        return self.root / clean if clean else self.root
+
+    def uri(self, path: str) -> str:
+        return self._path(path).as_uri()
+
+    def local_path(self, path: str) -> Path:
+        return self._path(path)
+
+    def exists(self, path: str) -> bool:
+        target = self._path(path)
+        return target.is_file() or (target.is_dir() and any(target.iterdir()))
+
+    def is_directory(self, path: str) -> bool:
+        return self._path(path).is_dir()
+
+    def list_files(self, path: str) -> list[str]:
+        base = self._path(path)
+        if not base.is_dir():
+            return []
+        found = []
+        for folder, dirs, files in os.walk(base):
+            dirs[:] = [d for d in dirs if d != _STAGING]
+            for file in files:
+                found.append(Path(folder, file).relative_to(base).as_posix())
+        return sorted(found)
+
+    def download(self, path: str, local_path: Path) -> Path:
+        source = self._path(path)
+        if source.is_file():
+            local_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, local_path)
+        elif source.is_dir():
+            shutil.copytree(source, local_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns(_STAGING))
+        else:
+            raise DatastoreError(f"datastore {self.name!r}: nothing at {path!r} (looked in {source})")
+        return local_path
+
+    def upload_file(self, local_file: Path, path: str, overwrite: bool = False) -> bool:
+        target = self._path(path)
+        if target.exists() and not overwrite:
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        try:
+            shutil.copy2(local_file, staged)
+            os.replace(staged, target)
+        finally:
+            staged.unlink(missing_ok=True)
+        return True
+
+    def upload_directory(self, local_dir: Path, path: str, overwrite: bool = False) -> int:
+        written = 0
+        for folder, _dirs, files in os.walk(local_dir):
+            for file in sorted(files):
+                source = Path(folder, file)
+                relative = source.relative_to(local_dir).as_posix()
+                destination = f"{clean_datastore_path(path)}/{relative}".lstrip("/")
+                written += self.upload_file(source, destination, overwrite=overwrite)
+        return written
+
+    def delete(self, path: str) -> None:
+        target = self._path(path)
+        if target == self.root:
+            raise DatastoreError(f"datastore {self.name!r}: refusing to delete the whole datastore")
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+    def publish(self, local: Path, path: str) -> None:
+        """Copy `local` next to its destination, then swap it in with one rename."""
+        target = self._path(path)
+        if target == self.root:
+            raise DatastoreError(f"datastore {self.name!r}: cannot publish onto the datastore root")
+        staging = self.root / _STAGING / uuid.uuid4().hex
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if local.is_dir():
+                shutil.copytree(local, staging)
+            else:
+                shutil.copy2(local, staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                old = self.root / _STAGING / f"old-{uuid.uuid4().hex}"
+                os.replace(target, old)
+                os.replace(staging, target)
+                _remove(old)
+            else:
+                os.replace(staging, target)
+        finally:
+            _remove(staging)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+class LocalFolderDatastoreHook(BaseHook):
+    """Airflow hook for the `mlpipe_local` connection type: a folder used as a datastore."""
+
+    conn_name_attr = "mlpipe_conn_id"
+    default_conn_name = "mlpipe_default"
+    conn_type = "mlpipe_local"
+    hook_name = "mlpipe local folder datastore"
+
+    def __init__(self, mlpipe_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mlpipe_conn_id = mlpipe_conn_id
+
+    def get_conn(self) -> LocalFolderDatastore:
+        return LocalFolderDatastore.from_connection(
+            self.mlpipe_conn_id, self.get_connection(self.mlpipe_conn_id)
+        )
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["host", "schema", "login", "password", "port"],
+            "relabeling": {},
+            "placeholders": {"extra": '{"root": "/data/mlpipe"}'},
+        }

@@ -1,0 +1,106 @@
+"""Run a step's script as a child process: live log lines, a tail of stderr, a clean kill."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+STDERR_TAIL_LINES = 40
+KILL_GRACE_SECONDS = 5.0
+
+
+class ScriptProcess:
+    """One run of a script in its own process group, so a kill reaches everything it started."""
+
+    def __init__(self, argv: Sequence[str], cwd: Path, env: dict[str, str], log: logging.Logger) -> None:
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.env = env
+        self.log = log
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._killed = threading.Event()
+
+    def run(self) -> int:
+        """Start, stream stdout and stderr into the log line by line, wait; returns the exit code."""
+        self._process = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        readers = [
+            threading.Thread(target=self._pump, args=(self._process.stdout, False), daemon=True),
+            threading.Thread(target=self._pump, args=(self._process.stderr, True), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        code = self._process.wait()
+        for reader in readers:
+            reader.join()
+        return code
+
+    def _pump(self, stream, is_stderr: bool) -> None:  # noqa: ANN001 - a binary pipe
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            if is_stderr:
+                self.stderr_tail.append(line)
+                self.log.info("[stderr] %s", line)
+            else:
+                self.log.info("%s", line)
+        stream.close()
+
+    @property
+    def was_killed(self) -> bool:
+        return self._killed.is_set()
+
+    def kill(self) -> None:
+        """SIGTERM the whole process tree, then SIGKILL whatever is left after a grace period."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        self._killed.set()
+        members = _process_tree(process.pid)
+        _signal_group(process.pid, signal.SIGTERM)
+        _signal_each(members, signal.SIGTERM)
+        try:
+            process.wait(timeout=KILL_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+        _signal_group(process.pid, signal.SIGKILL)
+        _signal_each(members, signal.SIGKILL)
+
+
+def _process_tree(pid: int) -> list[int]:
+    """The process and all its descendants now (some may have left its process group)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [pid] + [child.pid for child in root.children(recursive=True)]
+    except psutil.Error:
+        return [pid]
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal_each(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -1,0 +1,136 @@
+"""Turn a checked pipeline graph into Airflow: one task per step, typed params, edges.
+
+The only module that knows both the authoring objects and Airflow. Runs at DAG parse time,
+so it builds operators from plain values and touches no storage or network.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import DAG, Param, TaskGroup
+from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+from airflow_provider_mlpipe.authoring.data import PipelineParameter
+from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
+from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+
+    from airflow_provider_mlpipe.authoring.pipeline import Pipeline
+    from airflow_provider_mlpipe.graph import PipelineGraph, StepNode
+
+_JSON_SCHEMA_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def parameter_param(parameter: PipelineParameter, users: list[str]) -> Param:
+    """A typed DAG `Param` for a `PipelineParameter` (shown and checked by the trigger form)."""
+    schema_type: Any = _JSON_SCHEMA_TYPES[parameter.value_type]
+    if schema_type == "number":
+        schema_type = ["number", "integer"]
+    return Param(
+        parameter.default_value,
+        type=schema_type,
+        title=parameter.name,
+        description=f"PipelineParameter used by step(s): {', '.join(users)}",
+    )
+
+
+def pipeline_params(graph: PipelineGraph) -> dict[str, Param]:
+    users: dict[str, list[str]] = {name: [] for name in graph.parameters}
+    for node in graph.nodes:
+        for parameter in node.step.parameters():
+            if node.name not in users[parameter.name]:
+                users[parameter.name].append(node.name)
+    return {name: parameter_param(p, users[name]) for name, p in graph.parameters.items()}
+
+
+def pipeline_to_dag(pipeline: Pipeline, dag_id: str, **dag_kwargs: Any) -> DAG:
+    """Build the DAG for `pipeline`; raises `PipelineValidationError` naming every problem."""
+    graph = pipeline.graph(dag_id)
+    params = {**pipeline_params(graph), **dict(dag_kwargs.pop("params", None) or {})}
+    dag_kwargs.setdefault("schedule", None)
+    if graph.description and "doc_md" not in dag_kwargs:
+        dag_kwargs["doc_md"] = graph.description
+    if graph.description and "description" not in dag_kwargs:
+        dag_kwargs["description"] = graph.description.strip().splitlines()[0][:200]
+    with DAG(dag_id, params=params, **dag_kwargs) as dag:
+        add_step_tasks(graph)
+    return dag
+
+
+def pipeline_to_task_group(pipeline: Pipeline, group_id: str, **group_kwargs: Any) -> TaskGroup:
+    """Add the pipeline's steps, in a task group, to the DAG being defined."""
+    dag = DagContext.get_current()
+    if dag is None:
+        raise RuntimeError(f"to_task_group({group_id!r}) must be called inside `with DAG(...)`")
+    graph = pipeline.graph(f"{dag.dag_id}.{group_id}")
+    clashes = []
+    for name, param in pipeline_params(graph).items():
+        existing = dag.params.get_param(name) if name in dag.params else None
+        if existing is not None and existing.value != param.value:
+            clashes.append(
+                f"PipelineParameter {name!r}: default {param.value!r} differs from the DAG's "
+                f"param default {existing.value!r}"
+            )
+        elif existing is None:
+            dag.params[name] = param
+    if clashes:
+        raise PipelineValidationError(clashes, f"{dag.dag_id}.{group_id}")
+    if graph.description:
+        group_kwargs.setdefault("tooltip", graph.description.strip().splitlines()[0])
+    with TaskGroup(group_id, **group_kwargs) as group:
+        add_step_tasks(graph)
+    return group
+
+
+def add_step_tasks(graph: PipelineGraph) -> dict[str, BaseOperator]:
+    """Create one task per step in the current DAG/task group and wire the edges."""
+    tasks: dict[str, BaseOperator] = {}
+    for node in graph.nodes:
+        task = step_operator(node, {name: tasks[name].task_id for name in node.upstream})
+        for name in node.upstream:
+            tasks[name] >> task
+        tasks[node.name] = task
+    return tasks
+
+
+def step_operator(node: StepNode, upstream_task_ids: dict[str, str]) -> BaseOperator:
+    """The operator that runs one step; inputs name their producers' real task ids."""
+    step = node.step
+    inputs = []
+    for spec in node.inputs:
+        record = spec.as_dict()
+        if spec.producer is not None:
+            record["producer_task_id"] = upstream_task_ids[spec.producer]
+        inputs.append(record)
+    common: dict[str, Any] = {
+        "task_id": node.task_id,
+        "step_name": step.name,
+        "arguments": node.arguments,
+        "inputs": inputs,
+        "outputs": [o.as_dict() for o in node.outputs],
+        "allow_reuse": step.allow_reuse,
+        "step_version": step.version,
+    }
+    if step.compute_target:
+        common["queue"] = step.compute_target
+    if isinstance(step, PythonScriptStep):
+        from airflow_provider_mlpipe.operators.python_script import PythonScriptStepOperator
+
+        return PythonScriptStepOperator(
+            script_name=step.script_name,
+            source_directory=str(node.source_directory) if node.source_directory else None,
+            script_path=str(node.script_path),
+            step_params={key: _param_value(value) for key, value in step.params.items()},
+            python_interpreter=step.python_interpreter,
+            **common,
+        )
+    raise TypeError(f"step {step.name!r}: no operator for step kind {type(step).__name__}")
+
+
+def _param_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, PipelineParameter):
+        return {"parameter": value.name}
+    return {"value": str(value)}
