@@ -6,6 +6,7 @@ subprocesses and `dag.test()` see the same home, DB and DAGs folder.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -47,10 +48,22 @@ def airflow_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = N
     )
 
 
+def cache_in_process_execution_api() -> None:
+    """Build dag.test()'s in-process execution API once per session, not once per task.
+
+    Starting it costs seconds; Airflow 3.3 already caches it, older 3.x releases did not.
+    """
+    from airflow.sdk.execution_time import supervisor
+
+    if not hasattr(supervisor.in_process_api_server, "cache_info"):
+        supervisor.in_process_api_server = functools.cache(supervisor.in_process_api_server)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     result = airflow_cli("db", "migrate")
     if result.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout}\n{result.stderr}")
+    cache_in_process_execution_api()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -218,3 +218,32 @@ def _is_zombie(pid: int) -> bool:
 
 def test_dags_folder_is_the_test_folder():
     assert Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) == DAGS_FOLDER
+
+
+def test_the_in_process_execution_api_is_built_once():
+    from airflow.sdk.execution_time import supervisor
+
+    assert supervisor.in_process_api_server() is supervisor.in_process_api_server()
+
+
+def test_a_step_can_name_another_interpreter(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    dag_file = write_project(
+        "interpreter",
+        f"""
+        from airflow_provider_mlpipe import Pipeline, PipelineData, PythonScriptStep
+        out = PipelineData("out")
+        step = PythonScriptStep(
+            "where.py", name="where", arguments=[out], outputs=[out], source_directory="interpreter_src",
+            python_interpreter={str(venv / "bin" / "python")!r},
+        )
+        dag = Pipeline([step]).to_dag("interpreter")
+        """,
+        {
+            "where.py": "import os, sys\nos.makedirs(sys.argv[1], exist_ok=True)\nopen(os.path.join(sys.argv[1], 'prefix'), 'w').write(sys.prefix)\n"
+        },
+    )
+    dag_run = run_dag(dag_file, "interpreter")
+    record = xcom_value(dag_run, "where")["out"]
+    assert (Path(record["uri"][len("file://") :]) / "prefix").read_text() == str(venv)
