@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow_provider_mlpipe.authoring.data import DataReference, PipelineData, PipelineParameter
 from airflow_provider_mlpipe.authoring.datastore import Datastore
-from airflow_provider_mlpipe.authoring.steps import PipelineStep, data_of
+from airflow_provider_mlpipe.authoring.steps import FileChecks, PipelineStep, data_of
 
 _NOT_TASK_ID_CHARS = re.compile(r"[^\w-]", re.ASCII)
 
@@ -24,32 +24,28 @@ def task_id_for(step_name: str) -> str:
     return _NOT_TASK_ID_CHARS.sub("_", step_name.strip())[:200]
 
 
-@dataclass
-class InputSpec:
-    """One input of a step: produced by another step (via XCom) or read from a datastore."""
+class InputSpec(TypedDict, total=False):
+    """One input of a step: produced by another step (via XCom) or read from a datastore.
+
+    Plain dicts (not objects) because they go unchanged into operator arguments.
+    """
 
     name: str
     mode: str
-    producer: str | None = None  # producing step's name, for PipelineData
-    output_name: str | None = None
-    datastore: str | None = None  # connection id; None = the default datastore
-    path_on_datastore: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+    producer: str  # producing step's name, for PipelineData
+    output_name: str
+    producer_task_id: str  # set by the translation, which knows task group prefixes
+    datastore: str | None  # connection id; None = the default datastore
+    path_on_datastore: str
 
 
-@dataclass
-class OutputSpec:
+class OutputSpec(TypedDict):
     """One output of a step: which datastore it goes to."""
 
     name: str
     datastore: str | None
     is_directory: bool | None
     mode: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass
@@ -86,13 +82,15 @@ class PipelineGraph:
 def flatten_steps(steps: Any) -> list[PipelineStep]:
     """v1 accepts nested lists of steps (the seed passes `steps=[compareModels]`)."""
     flat: list[PipelineStep] = []
+    seen: set[int] = set()
     stack = [steps]
     while stack:
         item = stack.pop()
         if isinstance(item, list | tuple):
             stack.extend(reversed(item))
         elif isinstance(item, PipelineStep):
-            if not any(item is s for s in flat):
+            if id(item) not in seen:
+                seen.add(id(item))
                 flat.append(item)
         else:
             raise TypeError(f"pipeline steps must be steps or lists of steps, got {item!r}")
@@ -141,10 +139,11 @@ def build_graph(
 ) -> tuple[PipelineGraph | None, list[str]]:
     """Check the pipeline and build its graph; returns (graph or None, every problem found)."""
     all_steps = with_closure(steps)
+    files = FileChecks(base_dir)
     problems: list[str] = []
     problems += _name_problems(all_steps)
     for step in all_steps:
-        problems += step.problems(base_dir, default_source_directory)
+        problems += step.problems(files, default_source_directory)
     producers, producer_problems = _producers(all_steps)
     problems += producer_problems
     parameters, parameter_problems = _parameters(all_steps)
@@ -183,7 +182,9 @@ def build_graph(
 
     default_name = default_datastore.name if default_datastore is not None else None
     nodes = [
-        _node(step, upstream[id(step)], producers, base_dir, default_name, default_source_directory)
+        _node(
+            step, upstream[id(step)], producers, *step.locate(files, default_source_directory), default_name
+        )
         for step in ordered
     ]
     return PipelineGraph(nodes, parameters, description, base_dir), []
@@ -193,43 +194,41 @@ def _node(
     step: PipelineStep,
     before: list[PipelineStep],
     producers: dict[int, PipelineStep],
-    base_dir: Path,
+    source_directory: Path | None,
+    script_path: Path | None,
     default_datastore: str | None,
-    default_source_directory: str | Path | None,
 ) -> StepNode:
-    inputs = []
+    inputs: list[InputSpec] = []
     for item in step.inputs:
         data = data_of(item)
         if isinstance(data, PipelineData):
             inputs.append(
-                InputSpec(
-                    name=item.name,
-                    mode=getattr(item, "mode", "mount"),
-                    producer=producers[id(data)].name,
-                    output_name=data.output_name,
-                )
+                {
+                    "name": item.name,
+                    "mode": getattr(item, "mode", "mount"),
+                    "producer": producers[id(data)].name,
+                    "output_name": data.output_name,
+                }
             )
         else:
             assert isinstance(data, DataReference)
             inputs.append(
-                InputSpec(
-                    name=data.name,
-                    mode=data.mode,
-                    datastore=data.datastore.name,
-                    path_on_datastore=data.path_on_datastore,
-                )
+                {
+                    "name": data.name,
+                    "mode": data.mode,
+                    "datastore": data.datastore.name,
+                    "path_on_datastore": data.path_on_datastore,
+                }
             )
-    outputs = [
-        OutputSpec(
-            name=o.output_name,
-            datastore=o.datastore.name if o.datastore is not None else default_datastore,
-            is_directory=o.is_directory,
-            mode=o.output_mode,
-        )
+    outputs: list[OutputSpec] = [
+        {
+            "name": o.output_name,
+            "datastore": o.datastore.name if o.datastore is not None else default_datastore,
+            "is_directory": o.is_directory,
+            "mode": o.output_mode,
+        }
         for o in step.outputs
     ]
-    resolve_source = getattr(step, "resolved_source_directory", None)
-    resolve_script = getattr(step, "script_path", None)
     return StepNode(
         step=step,
         task_id=task_id_for(step.name),
@@ -237,8 +236,8 @@ def _node(
         inputs=inputs,
         outputs=outputs,
         arguments=[argument_token(step, a) for a in step.arguments],
-        source_directory=resolve_source(base_dir, default_source_directory) if resolve_source else None,
-        script_path=resolve_script(base_dir, default_source_directory) if resolve_script else None,
+        source_directory=source_directory,
+        script_path=script_path,
     )
 
 

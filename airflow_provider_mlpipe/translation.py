@@ -101,16 +101,16 @@ def step_operator(node: StepNode, upstream_task_ids: dict[str, str]) -> BaseOper
     step = node.step
     inputs = []
     for spec in node.inputs:
-        record = spec.as_dict()
-        if spec.producer is not None:
-            record["producer_task_id"] = upstream_task_ids[spec.producer]
+        record = dict(spec)
+        if "producer" in spec:
+            record["producer_task_id"] = upstream_task_ids[spec["producer"]]
         inputs.append(record)
     common: dict[str, Any] = {
         "task_id": node.task_id,
         "step_name": step.name,
         "arguments": node.arguments,
         "inputs": inputs,
-        "outputs": [o.as_dict() for o in node.outputs],
+        "outputs": [dict(o) for o in node.outputs],
         "allow_reuse": step.allow_reuse,
         "step_version": step.version,
     }

@@ -25,8 +25,33 @@ def data_of(item: Any) -> DataReference | PipelineData | None:
     return None
 
 
-def data_label(data: DataReference | PipelineData) -> str:
-    return data.name
+class FileChecks:
+    """File look-ups of one validation pass, relative to the DAG file's folder.
+
+    Many steps share one source folder: each path is resolved and checked once per pass
+    (DAG files are parsed constantly), and never cached beyond it.
+    """
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self._resolved: dict[Path, Path] = {}
+        self._is_dir: dict[Path, bool] = {}
+        self._is_file: dict[Path, bool] = {}
+
+    def resolve(self, path: Path) -> Path:
+        if path not in self._resolved:
+            self._resolved[path] = (self.base_dir / path).resolve()
+        return self._resolved[path]
+
+    def is_dir(self, path: Path) -> bool:
+        if path not in self._is_dir:
+            self._is_dir[path] = path.is_dir()
+        return self._is_dir[path]
+
+    def is_file(self, path: Path) -> bool:
+        if path not in self._is_file:
+            self._is_file[path] = path.is_file()
+        return self._is_file[path]
 
 
 class PipelineStep:
@@ -74,7 +99,13 @@ class PipelineStep:
     def input_data(self) -> list[DataReference | PipelineData]:
         return [data_of(item) for item in self.inputs]  # type: ignore[misc]
 
-    def problems(self, base_dir: Path, default_source_directory: str | Path | None = None) -> list[str]:
+    def locate(
+        self, files: FileChecks, default_source_directory: str | Path | None = None
+    ) -> tuple[Path | None, Path | None]:
+        """(source folder, script file) of steps that run local code; (None, None) otherwise."""
+        return None, None
+
+    def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:
         """Problems only the whole pipeline can see (e.g. files relative to the DAG file)."""
         return []
 
@@ -177,26 +208,22 @@ class PythonScriptStep(PipelineStep):
         found += [v for v in self.params.values() if isinstance(v, PipelineParameter)]
         return found
 
-    def resolved_source_directory(
-        self, base_dir: Path, default_source_directory: str | Path | None = None
-    ) -> Path | None:
-        """The step's (else the pipeline's) source folder, absolute against the DAG file's folder."""
+    def locate(
+        self, files: FileChecks, default_source_directory: str | Path | None = None
+    ) -> tuple[Path | None, Path]:
+        """(source folder or None, script path), absolute against the folder of the DAG file."""
         chosen = self.source_directory if self.source_directory is not None else default_source_directory
         if chosen is None:
-            return None
-        return (base_dir / chosen).resolve()
+            return None, files.resolve(Path(self.script_name))
+        source = files.resolve(Path(chosen))
+        return source, source / self.script_name
 
-    def script_path(self, base_dir: Path, default_source_directory: str | Path | None = None) -> Path:
-        source = self.resolved_source_directory(base_dir, default_source_directory)
-        return (source / self.script_name) if source else (base_dir / self.script_name).resolve()
-
-    def problems(self, base_dir: Path, default_source_directory: str | Path | None = None) -> list[str]:
-        source = self.resolved_source_directory(base_dir, default_source_directory)
-        if source is not None and not source.is_dir():
+    def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:
+        source, script = self.locate(files, default_source_directory)
+        if source is not None and not files.is_dir(source):
             return [f"step {self.name!r}: source_directory {str(source)!r} is not a folder"]
-        script = self.script_path(base_dir, default_source_directory)
-        if not script.is_file():
-            where = f"source_directory {str(source)!r}" if source else f"folder {str(base_dir)!r}"
+        if not files.is_file(script):
+            where = f"source_directory {str(source)!r}" if source else f"folder {str(files.base_dir)!r}"
             return [f"step {self.name!r}: script_name {self.script_name!r} is missing from {where}"]
         return []
 

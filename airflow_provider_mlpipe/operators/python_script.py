@@ -9,14 +9,13 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_mlpipe.runtime.process import ScriptProcess
-from airflow_provider_mlpipe.runtime.snapshot import copy_snapshot
-from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.runtime.process import ScriptProcess
 
 _NOT_WORD = re.compile(r"\W", re.ASCII)
 
@@ -67,6 +66,10 @@ class PythonScriptStepOperator(BaseOperator):
         self._process: ScriptProcess | None = None
 
     def execute(self, context: Any) -> dict[str, dict[str, Any]]:
+        # Run-time modules are imported here, not at the top: DAG files import this module.
+        from airflow_provider_mlpipe.runtime.process import ScriptProcess
+        from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
+
         ti = context["ti"]
         params = context.get("params") or {}
         workdir = Path(tempfile.mkdtemp(prefix=f"mlpipe-{self.task_id[:40]}-"))
@@ -117,6 +120,8 @@ class PythonScriptStepOperator(BaseOperator):
 
     def _working_copy(self, destination: Path) -> Path:
         """A private copy of the source folder (ignore files respected), or of the script alone."""
+        from airflow_provider_mlpipe.runtime.snapshot import copy_snapshot
+
         destination.mkdir(parents=True)
         if self.source_directory:
             copy_snapshot(Path(self.source_directory), destination)
