@@ -32,9 +32,11 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_mlpipe.hooks.local_folder",
                     "airflow_provider_mlpipe.hooks.blob_datastore",
+                    "airflow_provider_mlpipe.hooks.reuse_cache",
                 ],
             }
         ],
+        "extra-links": ["airflow_provider_mlpipe.links.ReusedFromLink"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_mlpipe.hooks.local_folder.LocalFolderDatastoreHook",
@@ -54,6 +56,41 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "my_blob_datastore",
                         "default": "",
+                    },
+                    "reuse_datastore": {
+                        "description": (
+                            "Connection id of the datastore that holds the shared reuse index. Empty: "
+                            "the datastore of each step's outputs."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "my_blob_datastore",
+                        "default": "",
+                    },
+                    "hash_cache": {
+                        "description": (
+                            "SQLite file caching content digests of local files by size, mtime, ctime "
+                            "and inode, so unchanged files are not read again. Empty: "
+                            "$AIRFLOW_HOME/mlpipe_cache/file_hashes.sqlite."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/var/cache/mlpipe/file_hashes.sqlite",
+                        "default": "",
+                    },
+                    "snapshot_max_mb": {
+                        "description": "A source_directory over this size (MB) fails its step. 0: no limit.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "300",
+                        "default": "300",
+                    },
+                    "snapshot_max_files": {
+                        "description": "A source_directory with more files fails its step. 0: no limit.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "2000",
+                        "default": "2000",
                     },
                     "embedded_root": {
                         "description": (

@@ -18,6 +18,9 @@ from airflow_provider_mlpipe.authoring.steps import FileChecks, PipelineStep, da
 
 _NOT_TASK_ID_CHARS = re.compile(r"[^\w-]", re.ASCII)
 
+#: Run conf key and DAG param that make a run reuse nothing (v1's `regenerate_outputs`).
+REGENERATE_OUTPUTS = "regenerate_outputs"
+
 
 def task_id_for(step_name: str) -> str:
     """Airflow task id of a step: its name with every character other than [A-Za-z0-9_-] as '_'."""
@@ -148,6 +151,8 @@ def build_graph(
     problems += producer_problems
     parameters, parameter_problems = _parameters(all_steps)
     problems += parameter_problems
+    if REGENERATE_OUTPUTS in parameters:
+        problems.append(f"PipelineParameter name {REGENERATE_OUTPUTS!r} is reserved for the reuse control")
 
     upstream: dict[int, list[PipelineStep]] = {}
     for step in all_steps:

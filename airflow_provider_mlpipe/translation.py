@@ -14,6 +14,7 @@ from airflow.sdk.definitions._internal.contextmanager import DagContext
 from airflow_provider_mlpipe.authoring.data import PipelineParameter
 from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
 from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
+from airflow_provider_mlpipe.graph import REGENERATE_OUTPUTS
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -46,27 +47,50 @@ def pipeline_params(graph: PipelineGraph) -> dict[str, Param]:
     return {name: parameter_param(p, users[name]) for name, p in graph.parameters.items()}
 
 
-def pipeline_to_dag(pipeline: Pipeline, dag_id: str, **dag_kwargs: Any) -> DAG:
-    """Build the DAG for `pipeline`; raises `PipelineValidationError` naming every problem."""
+def regenerate_param(default: bool) -> Param:
+    """v1's `regenerate_outputs`: a run with it set runs every step, reusing nothing."""
+    return Param(
+        bool(default),
+        type="boolean",
+        title=REGENERATE_OUTPUTS,
+        description="Run every step even where an unchanged earlier run could be reused.",
+    )
+
+
+def pipeline_to_dag(
+    pipeline: Pipeline, dag_id: str, regenerate_outputs: bool = False, **dag_kwargs: Any
+) -> DAG:
+    """Build the DAG for `pipeline`; raises `PipelineValidationError` naming every problem.
+
+    `regenerate_outputs=True` makes every run re-run all steps unless its conf says otherwise.
+    """
     graph = pipeline.graph(dag_id)
-    params = {**pipeline_params(graph), **dict(dag_kwargs.pop("params", None) or {})}
+    params = {
+        **pipeline_params(graph),
+        REGENERATE_OUTPUTS: regenerate_param(regenerate_outputs),
+        **dict(dag_kwargs.pop("params", None) or {}),
+    }
     dag_kwargs.setdefault("schedule", None)
     if graph.description and "doc_md" not in dag_kwargs:
         dag_kwargs["doc_md"] = graph.description
     if graph.description and "description" not in dag_kwargs:
         dag_kwargs["description"] = graph.description.strip().splitlines()[0][:200]
     with DAG(dag_id, params=params, **dag_kwargs) as dag:
-        add_step_tasks(graph)
+        add_step_tasks(graph, regenerate_outputs)
     return dag
 
 
-def pipeline_to_task_group(pipeline: Pipeline, group_id: str, **group_kwargs: Any) -> TaskGroup:
+def pipeline_to_task_group(
+    pipeline: Pipeline, group_id: str, regenerate_outputs: bool = False, **group_kwargs: Any
+) -> TaskGroup:
     """Add the pipeline's steps, in a task group, to the DAG being defined."""
     dag = DagContext.get_current()
     if dag is None:
         raise RuntimeError(f"to_task_group({group_id!r}) must be called inside `with DAG(...)`")
     graph = pipeline.graph(f"{dag.dag_id}.{group_id}")
     clashes = []
+    if REGENERATE_OUTPUTS not in dag.params:
+        dag.params[REGENERATE_OUTPUTS] = regenerate_param(regenerate_outputs)
     for name, param in pipeline_params(graph).items():
         existing = dag.params.get_param(name) if name in dag.params else None
         if existing is not None and existing.value != param.value:
@@ -81,22 +105,24 @@ def pipeline_to_task_group(pipeline: Pipeline, group_id: str, **group_kwargs: An
     if graph.description:
         group_kwargs.setdefault("tooltip", graph.description.strip().splitlines()[0])
     with TaskGroup(group_id, **group_kwargs) as group:
-        add_step_tasks(graph)
+        add_step_tasks(graph, regenerate_outputs)
     return group
 
 
-def add_step_tasks(graph: PipelineGraph) -> dict[str, BaseOperator]:
+def add_step_tasks(graph: PipelineGraph, regenerate_outputs: bool = False) -> dict[str, BaseOperator]:
     """Create one task per step in the current DAG/task group and wire the edges."""
     tasks: dict[str, BaseOperator] = {}
     for node in graph.nodes:
-        task = step_operator(node, {name: tasks[name].task_id for name in node.upstream})
+        task = step_operator(node, {name: tasks[name].task_id for name in node.upstream}, regenerate_outputs)
         for name in node.upstream:
             tasks[name] >> task
         tasks[node.name] = task
     return tasks
 
 
-def step_operator(node: StepNode, upstream_task_ids: dict[str, str]) -> BaseOperator:
+def step_operator(
+    node: StepNode, upstream_task_ids: dict[str, str], regenerate_outputs: bool = False
+) -> BaseOperator:
     """The operator that runs one step; inputs name their producers' real task ids."""
     step = node.step
     inputs = []
@@ -113,6 +139,7 @@ def step_operator(node: StepNode, upstream_task_ids: dict[str, str]) -> BaseOper
         "outputs": [dict(o) for o in node.outputs],
         "allow_reuse": step.allow_reuse,
         "step_version": step.version,
+        "regenerate_outputs": regenerate_outputs,
     }
     if step.compute_target:
         common["queue"] = step.compute_target

@@ -78,17 +78,23 @@ class Pipeline:
             self.default_source_directory,
         )
 
-    def to_dag(self, dag_id: str, **dag_kwargs: Any) -> DAG:
-        """An Airflow DAG with one task per step; `dag_kwargs` go to `DAG` (schedule defaults to None)."""
+    def to_dag(self, dag_id: str, regenerate_outputs: bool = False, **dag_kwargs: Any) -> DAG:
+        """An Airflow DAG with one task per step; `dag_kwargs` go to `DAG` (schedule defaults to None).
+
+        `regenerate_outputs=True` re-runs every step in every run unless the run's conf says
+        `{"regenerate_outputs": false}` (and the other way round).
+        """
         from airflow_provider_mlpipe.translation import pipeline_to_dag
 
-        return pipeline_to_dag(self, dag_id, **dag_kwargs)
+        return pipeline_to_dag(self, dag_id, regenerate_outputs, **dag_kwargs)
 
-    def to_task_group(self, group_id: str, **group_kwargs: Any) -> TaskGroup:
+    def to_task_group(
+        self, group_id: str, regenerate_outputs: bool = False, **group_kwargs: Any
+    ) -> TaskGroup:
         """Add the steps to the DAG being defined (`with DAG(...)`) inside a task group."""
         from airflow_provider_mlpipe.translation import pipeline_to_task_group
 
-        return pipeline_to_task_group(self, group_id, **group_kwargs)
+        return pipeline_to_task_group(self, group_id, regenerate_outputs, **group_kwargs)
 
     def __repr__(self) -> str:
         return f"Pipeline(steps={[s.name for s in self.steps]!r})"

@@ -199,6 +199,52 @@ class BlobDatastore(DatastoreClient):
         prefix = self._prefix(self._blob_name(path))
         return sorted(b.name[len(prefix) :] for b in self._list(prefix.rstrip("/")))
 
+    def content_identity(self, path: str) -> list[tuple[str, str]]:
+        """Name, etag and size of the blob at `path` or of every blob below it, from ONE listing."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        blob_name = self._blob_name(path)
+        folder = self._prefix(blob_name)
+        found = []
+        with self._errors("list", blob_name):
+            try:
+                for blob in self._container_client.list_blobs(name_starts_with=blob_name):
+                    if blob.name == blob_name:
+                        found.append(("", blob))
+                    elif blob.name.startswith(folder) and not is_blob_folder_marker(blob):
+                        found.append((blob.name[len(folder) :], blob))
+            except ResourceNotFoundError:
+                return []
+        return sorted((relative, f"{blob.size}:{blob.etag}") for relative, blob in found)
+
+    def read_bytes(self, path: str) -> bytes | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        blob_name = self._blob_name(path)
+        with self._errors("read", blob_name):
+            try:
+                return self._container_client.get_blob_client(blob_name).download_blob().readall()
+            except ResourceNotFoundError:
+                return None
+
+    def create_only(self, path: str, data: bytes) -> bool:
+        """One PUT with If-None-Match: * (overwrite=False); the loser of a race gets 409 -> False."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        blob_client = self._container_client.get_blob_client(self._blob_name(path))
+        with self._errors("create", blob_client.blob_name):
+            for attempt in range(2):
+                try:
+                    blob_client.upload_blob(data, overwrite=False)
+                    return True
+                except ResourceExistsError:
+                    return False
+                except ResourceNotFoundError as exc:
+                    if attempt or getattr(exc, "error_code", None) != "ContainerNotFound":
+                        raise
+                    self._create_container()
+        return False
+
     def download(self, path: str, local_path: Path) -> Path:
         """Copy a blob to the file `local_path`, or a folder to the tree under `local_path`."""
         blob_name = self._blob_name(path)

@@ -74,6 +74,22 @@ class DatastoreClient(ABC):
     def delete(self, path: str) -> None:
         """Remove the file or the whole folder at `path` (nothing there is fine)."""
 
+    @abstractmethod
+    def content_identity(self, path: str) -> list[tuple[str, str]]:
+        """(path relative to `path`, identity) of every file there, sorted; "" names `path` itself.
+
+        The identity changes whenever a file's content does, and is cheap to get: Blob gives
+        an etag from one listing (no content read); a local folder a cached content digest.
+        """
+
+    @abstractmethod
+    def read_bytes(self, path: str) -> bytes | None:
+        """The content of the small file at `path` (an index entry), or None when there is none."""
+
+    @abstractmethod
+    def create_only(self, path: str, data: bytes) -> bool:
+        """Write `data` at `path` only if nothing is there, atomically; False when it already existed."""
+
     def local_path(self, path: str) -> Path | None:
         """Where `path` can be read in place on this machine, or None (remote storage)."""
         return None

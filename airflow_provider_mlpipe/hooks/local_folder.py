@@ -66,6 +66,43 @@ class LocalFolderDatastore(DatastoreClient):
                 found.append(Path(folder, file).relative_to(base).as_posix())
         return sorted(found)
 
+    def content_identity(self, path: str) -> list[tuple[str, str]]:
+        """Size and content digest of each file; digests of unchanged files come from the hash cache."""
+        from airflow_provider_mlpipe.runtime.content_hash import default_hash_cache
+
+        target = self._path(path)
+        if target.is_file():
+            relative = [""]
+            files = [target]
+        else:
+            relative = self.list_files(path)
+            files = [target / r for r in relative]
+        digests = default_hash_cache().digest_many(files)
+        return [(r, f"{f.stat().st_size}:{d}") for r, f, d in zip(relative, files, digests, strict=True)]
+
+    def read_bytes(self, path: str) -> bytes | None:
+        try:
+            return self._path(path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def create_only(self, path: str, data: bytes) -> bool:
+        """Write a temporary file, then hard-link it into place: the link fails if the name exists."""
+        target = self._path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        try:
+            with open(staged, "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(staged, target)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            staged.unlink(missing_ok=True)
+
     def download(self, path: str, local_path: Path) -> Path:
         source = self._path(path)
         if source.is_file():

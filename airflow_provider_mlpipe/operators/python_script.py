@@ -1,4 +1,4 @@
-"""`PythonScriptStepOperator`: runs one `PythonScriptStep` on an Airflow worker."""
+"""`PythonScriptStepOperator`: runs one `PythonScriptStep` on an Airflow worker, or reuses it."""
 
 from __future__ import annotations
 
@@ -14,10 +14,18 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_mlpipe.graph import REGENERATE_OUTPUTS
+from airflow_provider_mlpipe.links import REUSE_XCOM_KEY, ReusedFromLink
+
 if TYPE_CHECKING:
+    from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
     from airflow_provider_mlpipe.runtime.process import ScriptProcess
+    from airflow_provider_mlpipe.runtime.step_data import InputLocation, StepData
 
 _NOT_WORD = re.compile(r"\W", re.ASCII)
+
+#: Bump when the same inputs would make this operator produce different outputs (it resets reuse).
+SEMANTICS_VERSION = 1
 
 
 def env_name(prefix: str, name: str) -> str:
@@ -29,11 +37,14 @@ class PythonScriptStepOperator(BaseOperator):
     """Run a step's script in a subprocess with its inputs, outputs and parameters bound.
 
     Built by `Pipeline.to_dag`; the arguments are plain values so the operator can also be
-    used on its own. Outputs are published, and returned as XCom records, only on success.
+    used on its own. Before running, the step's reuse key is looked up in the reuse index:
+    on a hit the recorded outputs are handed on and nothing runs. Outputs are published,
+    recorded and returned as XCom records only when the script succeeded.
     """
 
     ui_color = "#dbeafe"
     template_fields: Sequence[str] = ()
+    operator_extra_links = (ReusedFromLink(),)
 
     def __init__(
         self,
@@ -49,6 +60,7 @@ class PythonScriptStepOperator(BaseOperator):
         python_interpreter: str | None = None,
         allow_reuse: bool = True,
         step_version: str | None = None,
+        regenerate_outputs: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -63,11 +75,13 @@ class PythonScriptStepOperator(BaseOperator):
         self.python_interpreter = python_interpreter
         self.allow_reuse = allow_reuse
         self.step_version = step_version
+        self.regenerate_outputs = regenerate_outputs
         self._process: ScriptProcess | None = None
 
     def execute(self, context: Any) -> dict[str, dict[str, Any]]:
         # Run-time modules are imported here, not at the top: DAG files import this module.
-        from airflow_provider_mlpipe.runtime.process import ScriptProcess
+        from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook, reuse_datastore_name
+        from airflow_provider_mlpipe.runtime.run_record import git_info
         from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
 
         ti = context["ti"]
@@ -76,37 +90,30 @@ class PythonScriptStepOperator(BaseOperator):
         try:
             data = StepData(self.step_name, workdir, self.log)
             try:
-                input_paths = {
-                    spec["name"]: data.materialize_input(
-                        spec, lambda task_id: ti.xcom_pull(task_ids=task_id, key="return_value")
-                    )
-                    for spec in self.inputs
-                }
-                output_paths = {spec["name"]: data.output_folder(spec) for spec in self.outputs}
+                pull = lambda task_id: ti.xcom_pull(task_ids=task_id, key="return_value")  # noqa: E731
+                locations = [data.locate_input(spec, pull) for spec in self.inputs]
+                snapshot = self._snapshot_files()
+                key = self._reuse_key(data, locations, snapshot, params)
+                outputs_on = data.output_datastore(self.outputs[0]) if self.outputs else None
+                cache = ReuseCacheHook(reuse_datastore_name(outputs_on))
+                decision = cache.decide(key, self.allow_reuse, self._regenerate(context), data.output_exists)
             except StepDataError as error:
                 raise AirflowException(str(error)) from error
-            code_dir = self._working_copy(workdir / "code")
-            argv = [self._interpreter(), str(code_dir / self.script_name)]
-            argv += [self._bind(token, input_paths, output_paths, params) for token in self.arguments]
-            env = self._environment(input_paths, output_paths, params)
-            self.log.info("Step %r: running %s", self.step_name, " ".join(argv))
-            self._process = ScriptProcess(argv, code_dir, env, self.log)
-            code = self._process.run()
-            if code != 0:
-                tail = "\n".join(self._process.stderr_tail) or "(no stderr)"
-                raise AirflowException(
-                    f"step {self.step_name!r}: script {self.script_name} exited with code {code}; "
-                    f"last lines of stderr:\n{tail}"
-                )
-            try:
-                return {
-                    spec["name"]: data.publish_output(
-                        spec, output_paths[spec["name"]], ti.dag_id, ti.run_id, ti.task_id
-                    )
-                    for spec in self.outputs
-                }
-            except StepDataError as error:
-                raise AirflowException(str(error)) from error
+            if decision.hit:
+                return self._hand_on(ti, key, decision.entry)  # type: ignore[arg-type]
+            self.log.info(
+                "Reuse: MISS (%s), running step %r; key %s\n%s",
+                decision.reason,
+                self.step_name,
+                key.digest,
+                "\n".join(key.describe()),
+            )
+            run_record = {"git": git_info(Path(self.source_directory) if self.source_directory else None)}
+            records = self._run(ti, data, locations, snapshot, params, workdir)
+            for record in records.values():
+                record["reuse_key"] = key.digest
+            self._record(ti, cache, key, records, run_record, decision.reason)
+            return records
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -115,23 +122,172 @@ class PythonScriptStepOperator(BaseOperator):
             self.log.info("Step %r: killing the script's process tree", self.step_name)
             self._process.kill()
 
-    def _interpreter(self) -> str:
-        return self.python_interpreter or sys.executable
+    # Reuse
 
-    def _working_copy(self, destination: Path) -> Path:
-        """A private copy of the source folder (ignore files respected), or of the script alone."""
-        from airflow_provider_mlpipe.runtime.snapshot import copy_snapshot
+    def _regenerate(self, context: Any) -> bool:
+        """`regenerate_outputs` from the run's conf, else the DAG param, else the to_dag default."""
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        if REGENERATE_OUTPUTS in conf:
+            return bool(conf[REGENERATE_OUTPUTS])
+        params = context.get("params") or {}
+        return bool(params.get(REGENERATE_OUTPUTS, self.regenerate_outputs))
 
+    def _reuse_key(
+        self, data: StepData, locations: list[InputLocation], snapshot: list[str], params: Any
+    ) -> ReuseKey:
+        from airflow_provider_mlpipe.hooks.reuse_cache import KeyComponent, ReuseKey
+        from airflow_provider_mlpipe.runtime.reuse_key import (
+            interpreter_identity,
+            source_component,
+            value_component,
+        )
+
+        source = Path(self.source_directory) if self.source_directory else None
+        arguments = [self._bind_for_key(token, params) for token in self.arguments]
+        components = [
+            value_component("step", {"kind": "PythonScriptStep", "semantics": SEMANTICS_VERSION}),
+            source_component(source, Path(self.script_path), snapshot),
+            value_component("script", self.script_name),
+            value_component("arguments", arguments, " ".join(arguments)),
+            value_component("params", self._bound_params(params)),
+            value_component("version", self.step_version),
+            value_component("interpreter", interpreter_identity(self.python_interpreter)),
+        ]
+        for location in locations:
+            digest, detail = data.input_identity(location)
+            components.append(KeyComponent(f"input {location.name}", digest, detail))
+        for spec in self.outputs:
+            where = {"datastore": data.output_datastore(spec), "is_directory": spec.get("is_directory")}
+            components.append(value_component(f"output {spec['name']}", where))
+        return ReuseKey(tuple(components))
+
+    def _hand_on(self, ti: Any, key: ReuseKey, entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """A HIT: return the recorded outputs in the shape of a fresh run, and say where they came from."""
+        source = entry["source"]
+        self.log.info(
+            "Reuse: HIT, step %r not run; outputs of %s / %s / %s (recorded %s); key %s\n%s",
+            self.step_name,
+            source["dag_id"],
+            source["run_id"],
+            source["task_id"],
+            entry.get("created_at"),
+            key.digest,
+            "\n".join(key.describe()),
+        )
+        records = {}
+        for name, record in entry["outputs"].items():
+            records[name] = {**record, "reused_from": source, "reuse_key": key.digest}
+        ti.xcom_push(key=REUSE_XCOM_KEY, value={"decision": "hit", "key": key.digest, "source": source})
+        return records
+
+    def _record(
+        self,
+        ti: Any,
+        cache: Any,
+        key: ReuseKey,
+        records: dict[str, Any],
+        run_record: dict[str, Any],
+        reason: str,
+    ) -> None:
+        source = {
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "try_number": ti.try_number,
+        }
+        if not self.allow_reuse:
+            written = False  # a step that may never be reused leaves no entry to find
+        else:
+            written = cache.record(key, records, source, run_record)
+            if written:
+                self.log.info("Reuse: recorded entry %s", key.digest)
+            else:
+                self.log.info("Reuse: entry %s was already recorded by another run; kept it", key.digest)
+        ti.xcom_push(
+            key=REUSE_XCOM_KEY,
+            value={
+                "decision": "miss",
+                "reason": reason,
+                "key": key.digest,
+                "recorded": written,
+                **run_record,
+            },
+        )
+
+    # Running
+
+    def _snapshot_files(self) -> list[str]:
+        """The files of the source folder that belong to the step (checked against the size guard)."""
+        if not self.source_directory:
+            return [self.script_name]
+        from airflow_provider_mlpipe.runtime.run_record import check_snapshot_size, snapshot_limits
+        from airflow_provider_mlpipe.runtime.snapshot import snapshot_files
+
+        source = Path(self.source_directory)
+        files = snapshot_files(source)
+        if self.script_name not in files:
+            raise AirflowException(
+                f"step {self.step_name!r}: script {self.script_name} is not in the snapshot of "
+                f"{self.source_directory} (missing, or excluded by .amlignore/.gitignore)"
+            )
+        max_bytes, max_files = snapshot_limits()
+        try:
+            check_snapshot_size(self.step_name, source, files, max_bytes, max_files)
+        except ValueError as error:
+            raise AirflowException(str(error)) from error
+        return files
+
+    def _run(
+        self,
+        ti: Any,
+        data: StepData,
+        locations: list[InputLocation],
+        snapshot: list[str],
+        params: Any,
+        workdir: Path,
+    ) -> dict[str, dict[str, Any]]:
+        from airflow_provider_mlpipe.runtime.process import ScriptProcess
+        from airflow_provider_mlpipe.runtime.step_data import StepDataError
+
+        try:
+            input_paths = {location.name: data.materialize_input(location) for location in locations}
+            output_paths = {spec["name"]: data.output_folder(spec) for spec in self.outputs}
+        except StepDataError as error:
+            raise AirflowException(str(error)) from error
+        code_dir = self._working_copy(workdir / "code", snapshot)
+        argv = [self.python_interpreter or sys.executable, str(code_dir / self.script_name)]
+        argv += [self._bind(token, input_paths, output_paths, params) for token in self.arguments]
+        env = self._environment(input_paths, output_paths, params)
+        self.log.info("Step %r: running %s", self.step_name, " ".join(argv))
+        self._process = ScriptProcess(argv, code_dir, env, self.log)
+        code = self._process.run()
+        if code != 0:
+            tail = "\n".join(self._process.stderr_tail) or "(no stderr)"
+            raise AirflowException(
+                f"step {self.step_name!r}: script {self.script_name} exited with code {code}; "
+                f"last lines of stderr:\n{tail}"
+            )
+        try:
+            return {
+                spec["name"]: data.publish_output(
+                    spec, output_paths[spec["name"]], ti.dag_id, ti.run_id, ti.task_id
+                )
+                for spec in self.outputs
+            }
+        except StepDataError as error:
+            raise AirflowException(str(error)) from error
+
+    def _working_copy(self, destination: Path, snapshot: list[str]) -> Path:
+        """A private copy of the snapshot of the source folder, or of the script alone."""
         destination.mkdir(parents=True)
         if self.source_directory:
-            copy_snapshot(Path(self.source_directory), destination)
+            source = Path(self.source_directory)
+            for relative in snapshot:
+                target = destination / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source / relative, target)
         else:
             shutil.copy2(self.script_path, destination / self.script_name)
-        if not (destination / self.script_name).is_file():
-            raise AirflowException(
-                f"step {self.step_name!r}: script {self.script_name} is not in the working copy of "
-                f"{self.source_directory} (is it excluded by .amlignore/.gitignore?)"
-            )
         return destination
 
     def _bind(
@@ -145,17 +301,28 @@ class PythonScriptStepOperator(BaseOperator):
             return _parameter_text(self.step_name, token["parameter"], params)
         return str(token["value"])
 
+    def _bind_for_key(self, token: dict[str, Any], params: Any) -> str:
+        """An argument as the key sees it: parameter values bound, data as its name (paths vary)."""
+        if "input" in token:
+            return f"<input {token['input']}>"
+        if "output" in token:
+            return f"<output {token['output']}>"
+        return self._bind(token, {}, {}, params)
+
+    def _bound_params(self, params: Any) -> dict[str, str]:
+        return {
+            name: _parameter_text(self.step_name, value["parameter"], params)
+            if "parameter" in value
+            else str(value["value"])
+            for name, value in self.step_params.items()
+        }
+
     def _environment(self, inputs: dict[str, Path], outputs: dict[str, Path], params: Any) -> dict[str, str]:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         for name, path in {**inputs, **outputs}.items():
             env[env_name("AZUREML_DATAREFERENCE_", name)] = str(path)
-        for name, value in self.step_params.items():
-            text = (
-                _parameter_text(self.step_name, value["parameter"], params)
-                if "parameter" in value
-                else str(value["value"])
-            )
+        for name, text in self._bound_params(params).items():
             env[env_name("AML_PARAMETER_", name)] = text
         return env
 

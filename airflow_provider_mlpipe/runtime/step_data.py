@@ -1,15 +1,18 @@
-"""A step's data at run time: inputs brought in per mode, outputs published and described.
+"""A step's data at run time: inputs located, identified and brought in; outputs published.
 
 Inputs produced by other steps are found through the producers' XCom records, never by
 recomputing paths. Outputs are published only after the script succeeded, to
-`mlpipe/<dag_id>/<run_id>/<task_id>/<output_name>` on their datastore.
+`mlpipe/<dag_id>/<run_id>/<task_id>/<output_name>` on their datastore, with a content
+identity that consumers put in their own reuse keys.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +33,29 @@ def path_segment(value: str) -> str:
 
 
 def output_path(dag_id: str, run_id: str, task_id: str, output_name: str) -> str:
-    return join_datastore_path(
-        OUTPUT_ROOT, path_segment(dag_id), path_segment(run_id), path_segment(task_id), output_name
-    )
+    segments = (path_segment(dag_id), path_segment(run_id), path_segment(task_id), output_name)
+    return join_datastore_path(OUTPUT_ROOT, *segments)
+
+
+def local_identity(local: Path) -> str:
+    """Content identity of a freshly written output (file or folder), as recorded in XCom."""
+    from airflow_provider_mlpipe.runtime.content_hash import tree_digest
+
+    if local.is_file():
+        return tree_digest(local.parent, [local.name]).digest
+    files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+    return tree_digest(local, files).digest
+
+
+@dataclass(frozen=True)
+class InputLocation:
+    """Where an input's data is, and the identity its producer recorded (PipelineData only)."""
+
+    name: str
+    mode: str
+    datastore: str | None
+    path: str
+    recorded_identity: str | None = None
 
 
 class StepData:
@@ -54,39 +77,56 @@ class StepData:
 
     # Inputs
 
-    def input_location(
-        self, spec: dict[str, Any], pull_record: Callable[[str], Any]
-    ) -> tuple[str | None, str]:
-        """(datastore name, path on it) of an input: from its producer's XCom, or its DataReference."""
+    def locate_input(self, spec: dict[str, Any], pull_records: Callable[[str], Any]) -> InputLocation:
+        """An input's datastore and path: from its producer's XCom record, or its DataReference."""
+        mode = spec.get("mode", "mount")
         producer_task = spec.get("producer_task_id")
         if producer_task is None:
-            return spec.get("datastore"), spec.get("path_on_datastore", "")
-        records = pull_record(producer_task)
+            return InputLocation(spec["name"], mode, spec.get("datastore"), spec.get("path_on_datastore", ""))
+        records = pull_records(producer_task)
         record = records.get(spec["output_name"]) if isinstance(records, dict) else None
         if not record:
             raise StepDataError(
                 f"step {self.step_name!r}: input {spec['name']!r} needs output {spec['output_name']!r} "
                 f"of task {producer_task!r}, but that task left no record of it in XCom for this run"
             )
-        return record["datastore"], record["path_on_datastore"]
+        return InputLocation(
+            spec["name"], mode, record["datastore"], record["path_on_datastore"], record.get("identity")
+        )
 
-    def materialize_input(self, spec: dict[str, Any], pull_record: Callable[[str], Any]) -> Path:
+    def input_identity(self, location: InputLocation) -> tuple[str, str]:
+        """(digest, description) of what an input holds now; the producer's record when it has one."""
+        from airflow_provider_mlpipe.runtime.content_hash import bytes_digest
+
+        if location.recorded_identity:
+            return location.recorded_identity, f"recorded by its producer ({location.path})"
+        client = self.client(location.datastore)
+        listing = client.content_identity(location.path)
+        if not listing:
+            raise StepDataError(
+                f"step {self.step_name!r}: input {location.name!r}: nothing at {location.path!r} on "
+                f"datastore {client.name!r} ({client.uri(location.path)})"
+            )
+        digest = bytes_digest(json.dumps(listing).encode())
+        return digest, f"{len(listing)} file(s) at {client.name}:{location.path or '/'}"
+
+    def materialize_input(self, location: InputLocation) -> Path:
         """Make one input readable on this machine and return its local path."""
-        datastore, path = self.input_location(spec, pull_record)
-        client = self.client(datastore)
+        client = self.client(location.datastore)
+        path = location.path
         if not client.exists(path):
             raise StepDataError(
-                f"step {self.step_name!r}: input {spec['name']!r}: nothing at {path!r} on datastore "
+                f"step {self.step_name!r}: input {location.name!r}: nothing at {path!r} on datastore "
                 f"{client.name!r} ({client.uri(path)})"
             )
         in_place = client.local_path(path)
-        if spec.get("mode", "mount") == "mount" and in_place is not None:
-            self.log.info("Input %s: reading in place at %s", spec["name"], in_place)
+        if location.mode == "mount" and in_place is not None:
+            self.log.info("Input %s: reading in place at %s", location.name, in_place)
             return in_place
-        folder = self.workdir / "inputs" / spec["name"]
+        folder = self.workdir / "inputs" / location.name
         destination = folder if client.is_directory(path) else folder / Path(path).name
         client.download(path, destination)
-        self.log.info("Input %s: downloaded %s to %s", spec["name"], client.uri(path), destination)
+        self.log.info("Input %s: downloaded %s to %s", location.name, client.uri(path), destination)
         return destination
 
     # Outputs
@@ -100,6 +140,13 @@ class StepData:
             local.mkdir(parents=True, exist_ok=True)
         return local
 
+    def output_datastore(self, spec: dict[str, Any]) -> str:
+        """The connection id an output goes to (the default datastore resolved)."""
+        return self.client(spec.get("datastore")).name
+
+    def output_exists(self, record: dict[str, Any]) -> bool:
+        return self.client(record["datastore"]).exists(record["path_on_datastore"])
+
     def publish_output(
         self, spec: dict[str, Any], local: Path, dag_id: str, run_id: str, task_id: str
     ) -> dict[str, Any]:
@@ -111,6 +158,7 @@ class StepData:
             )
         client = self.client(spec.get("datastore"))
         path = output_path(dag_id, run_id, task_id, spec["name"])
+        identity = local_identity(local)
         client.publish(local, path)
         record = {
             "output_name": spec["name"],
@@ -119,6 +167,7 @@ class StepData:
             "path_on_datastore": path,
             "uri": client.uri(path),
             "is_directory": local.is_dir(),
+            "identity": identity,
             "producer": {"dag_id": dag_id, "run_id": run_id, "task_id": task_id},
         }
         self.log.info("Output %s published to %s", spec["name"], record["uri"])

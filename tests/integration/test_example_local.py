@@ -77,8 +77,9 @@ def test_pipeline_arg_from_run_conf_reaches_the_compare_script(example_dag_file)
     assert report["bootstrap_rounds"] == 20
 
 
-def test_each_run_writes_its_own_outputs(example_dag_file):
-    first = xcom_value(run_dag(example_dag_file, DAG_ID), "train")["output_data1"]
-    second = xcom_value(run_dag(example_dag_file, DAG_ID), "train")["output_data1"]
+def test_each_run_that_runs_writes_its_own_outputs(example_dag_file):
+    regenerate = {"regenerate_outputs": True}
+    first = xcom_value(run_dag(example_dag_file, DAG_ID, conf=regenerate), "train")["output_data1"]
+    second = xcom_value(run_dag(example_dag_file, DAG_ID, conf=regenerate), "train")["output_data1"]
     assert first["path_on_datastore"] != second["path_on_datastore"]
     assert _local(first).is_dir() and _local(second).is_dir()

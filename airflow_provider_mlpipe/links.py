@@ -1,0 +1,36 @@
+"""Operator extra links: from a task in the Airflow UI to where its work really happened."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from airflow.sdk import BaseOperatorLink
+
+#: XCom key under which a step task records its reuse decision (see ReuseCacheHook).
+REUSE_XCOM_KEY = "mlpipe_reuse"
+
+
+def task_instance_url(dag_id: str, run_id: str, task_id: str) -> str:
+    """The Airflow 3 UI page of one task instance (absolute when `[api] base_url` is set)."""
+    from airflow.configuration import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return (
+        f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id, safe='')}"
+    )
+
+
+class ReusedFromLink(BaseOperatorLink):
+    """'Reused from': the task instance whose outputs a reused step handed on."""
+
+    name = "Reused from"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        decision = XCom.get_value(ti_key=ti_key, key=REUSE_XCOM_KEY)
+        if not isinstance(decision, dict) or decision.get("decision") != "hit":
+            return ""
+        source = decision["source"]
+        return task_instance_url(source["dag_id"], source["run_id"], source["task_id"])
