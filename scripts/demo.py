@@ -39,15 +39,22 @@ def run_example(conf: dict | None):
     return dag.test(run_conf=conf)
 
 
-def task_outputs(session, dag_run, task_id: str) -> dict:
-    """The output records a step task returned (its XCom), empty if it returned none."""
+def task_xcom(session, dag_run, task_id: str, key: str = "return_value") -> dict:
+    """One XCom value of a step task (its output records by default), empty if there is none."""
     from airflow.models.xcom import XComModel
 
-    query = XComModel.get_many(
-        run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key="return_value"
-    )
+    query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
     row = session.scalars(query).first()
     return XComModel.deserialize_value(row) if row is not None else {}
+
+
+def reuse_text(decision: dict) -> str:
+    """How a step's reuse decision reads in the summary."""
+    if decision.get("decision") == "hit":
+        return f"reused outputs of run {decision['source']['run_id']}"
+    if decision.get("decision") == "miss":
+        return f"ran ({decision['reason']})"
+    return "did not run"
 
 
 def summarize(dag_run) -> int:
@@ -57,10 +64,11 @@ def summarize(dag_run) -> int:
     lines = [f"DAG {dag_run.dag_id}, run {dag_run.run_id}: {dag_run.state}"]
     with create_session() as session:
         for ti in sorted(dag_run.get_task_instances(session=session), key=lambda t: t.start_date or 0):
-            lines.append(f"  step {ti.task_id}: {ti.state}")
-            for name, record in task_outputs(session, dag_run, ti.task_id).items():
+            decision = task_xcom(session, dag_run, ti.task_id, "mlpipe_reuse")
+            lines.append(f"  step {ti.task_id}: {ti.state}, {reuse_text(decision)}")
+            for name, record in task_xcom(session, dag_run, ti.task_id).items():
                 lines.append(f"    output {name}: {record['uri']}")
-        comparison = task_outputs(session, dag_run, "compare").get("out_data3")
+        comparison = task_xcom(session, dag_run, "compare").get("out_data3")
     if comparison and comparison["uri"].startswith("file://"):
         report = json.loads((Path(comparison["uri"].removeprefix("file://")) / "report.json").read_text())
         best = report["best_model"]
