@@ -89,8 +89,17 @@ class ReuseCacheHook(BaseHook):
         return f"{INDEX_ROOT}/{key[:2]}/{key}.json"
 
     def get_entry(self, key: str) -> dict[str, Any] | None:
+        """The entry for `key`, None when there is none; raises `ValueError` when it is unreadable."""
         data = self.client.read_bytes(self.entry_path(key))
-        return None if data is None else json.loads(data)
+        if data is None:
+            return None
+        try:
+            entry = json.loads(data)
+        except ValueError as error:
+            raise ValueError(f"reuse entry {self.entry_path(key)} is not valid JSON: {error}") from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("outputs"), dict) or "source" not in entry:
+            raise ValueError(f"reuse entry {self.entry_path(key)} lacks 'outputs' or 'source'")
+        return entry
 
     def decide(
         self,
@@ -104,7 +113,11 @@ class ReuseCacheHook(BaseHook):
             return ReuseDecision(False, "allow_reuse=False")
         if regenerate_outputs:
             return ReuseDecision(False, "regenerate_outputs")
-        entry = self.get_entry(key.digest)
+        try:
+            entry = self.get_entry(key.digest)
+        except ValueError as error:
+            self.log.warning("%s; it will be replaced", error)
+            return ReuseDecision(False, "entry unreadable")
         if entry is None:
             return ReuseDecision(False, "no entry")
         missing = [name for name, record in entry["outputs"].items() if not output_exists(record)]
@@ -113,9 +126,17 @@ class ReuseCacheHook(BaseHook):
         return ReuseDecision(True, "entry found, outputs present", entry)
 
     def record(
-        self, key: ReuseKey, outputs: dict[str, Any], source: dict[str, str], run_record: dict[str, Any]
+        self,
+        key: ReuseKey,
+        outputs: dict[str, Any],
+        source: dict[str, str],
+        run_record: dict[str, Any],
+        replace_unreadable: bool = False,
     ) -> bool:
-        """Create the entry for `key` unless one exists (create-only); True when this call wrote it."""
+        """Create the entry for `key` unless one exists (create-only); True when this call wrote it.
+
+        With `replace_unreadable`, an existing entry that cannot be read is deleted first.
+        """
         entry = {
             "format": ENTRY_FORMAT,
             "key": key.digest,
@@ -126,15 +147,30 @@ class ReuseCacheHook(BaseHook):
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         }
         data = json.dumps(entry, indent=1, sort_keys=True).encode()
-        return self.client.create_only(self.entry_path(key.digest), data)
+        path = self.entry_path(key.digest)
+        if self.client.create_only(path, data):
+            return True
+        if replace_unreadable:
+            try:
+                self.get_entry(key.digest)
+            except ValueError:
+                self.client.delete(path)
+                return self.client.create_only(path, data)
+        return False
 
     def list_entries(self) -> Iterator[dict[str, Any]]:
-        """Every entry of the index (for the maintenance CLI)."""
+        """Every readable entry of the index (for the maintenance CLI); unreadable ones are logged."""
         for relative in self.client.list_files(INDEX_ROOT):
-            if relative.endswith(".json"):
-                data = self.client.read_bytes(f"{INDEX_ROOT}/{relative}")
-                if data is not None:
-                    yield json.loads(data)
+            key = relative.rsplit("/", 1)[-1].removesuffix(".json")
+            if not relative.endswith(".json"):
+                continue
+            try:
+                entry = self.get_entry(key)
+            except ValueError as error:
+                self.log.warning("Skipping %s", error)
+                continue
+            if entry is not None:
+                yield entry
 
     def delete_entry(self, key: str) -> None:
         self.client.delete(self.entry_path(key))

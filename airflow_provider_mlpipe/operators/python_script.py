@@ -198,7 +198,7 @@ class PythonScriptStepOperator(BaseOperator):
         if not self.allow_reuse:
             written = False  # a step that may never be reused leaves no entry to find
         else:
-            written = cache.record(key, records, source, run_record)
+            written = cache.record(key, records, source, run_record, reason == "entry unreadable")
             if written:
                 self.log.info("Reuse: recorded entry %s", key.digest)
             else:
