@@ -109,3 +109,20 @@ def test_to_task_group_adds_prefixed_tasks_and_params_to_the_current_dag(src):
 def test_to_task_group_outside_a_dag_is_a_clear_error(src):
     with pytest.raises(RuntimeError, match="inside `with DAG"):
         Pipeline([PythonScriptStep("a.py", source_directory=src)]).to_task_group("g")
+
+
+def test_regenerate_outputs_is_a_boolean_param_with_the_to_dag_default(src):
+    step = PythonScriptStep("a.py", name="s", source_directory=src)
+    assert Pipeline([step]).to_dag("regen_default").params.get_param("regenerate_outputs").value is False
+    dag = Pipeline([step]).to_dag("regen_on", regenerate_outputs=True)
+    assert dag.params.get_param("regenerate_outputs").schema["type"] == "boolean"
+    assert dag.params["regenerate_outputs"] is True and dag.task_dict["s"].regenerate_outputs is True
+
+
+def test_regenerate_outputs_is_a_reserved_parameter_name(src):
+    step = PythonScriptStep(
+        "a.py", name="s", source_directory=src, arguments=[PipelineParameter("regenerate_outputs", 1)]
+    )
+    assert Pipeline([step]).validate() == [
+        "PipelineParameter name 'regenerate_outputs' is reserved for the reuse control"
+    ]
