@@ -17,23 +17,46 @@ _EXPORTS = {
     "PipelineData": "airflow_provider_mlpipe.authoring.data",
     "PipelineParameter": "airflow_provider_mlpipe.authoring.data",
     "PythonScriptStep": "airflow_provider_mlpipe.authoring.steps",
+    "DatabricksStep": "airflow_provider_mlpipe.authoring.databricks",
+    "MavenLibrary": "airflow_provider_mlpipe.authoring.databricks",
+    "PyPiLibrary": "airflow_provider_mlpipe.authoring.databricks",
+    "RCranLibrary": "airflow_provider_mlpipe.authoring.databricks",
+    "JarLibrary": "airflow_provider_mlpipe.authoring.databricks",
+    "EggLibrary": "airflow_provider_mlpipe.authoring.databricks",
+    "WheelLibrary": "airflow_provider_mlpipe.authoring.databricks",
     "Pipeline": "airflow_provider_mlpipe.authoring.pipeline",
     "PipelineValidationError": "airflow_provider_mlpipe.authoring.errors",
 }
 
 __all__ = [
     "DataReference",
+    "DatabricksStep",
     "Datastore",
+    "EggLibrary",
+    "JarLibrary",
+    "MavenLibrary",
     "Pipeline",
     "PipelineData",
     "PipelineParameter",
     "PipelineValidationError",
+    "PyPiLibrary",
     "PythonScriptStep",
+    "RCranLibrary",
+    "WheelLibrary",
     "__version__",
 ]
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.data import DataReference, PipelineData, PipelineParameter
+    from airflow_provider_mlpipe.authoring.databricks import (
+        DatabricksStep,
+        EggLibrary,
+        JarLibrary,
+        MavenLibrary,
+        PyPiLibrary,
+        RCranLibrary,
+        WheelLibrary,
+    )
     from airflow_provider_mlpipe.authoring.datastore import Datastore
     from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline

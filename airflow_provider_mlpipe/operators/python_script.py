@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_mlpipe.graph import REGENERATE_OUTPUTS
-from airflow_provider_mlpipe.links import REUSE_XCOM_KEY, ReusedFromLink
+from airflow_provider_mlpipe.operators.base import PipelineStepOperator
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
@@ -33,7 +31,7 @@ def env_name(prefix: str, name: str) -> str:
     return prefix + _NOT_WORD.sub("_", name)
 
 
-class PythonScriptStepOperator(BaseOperator):
+class PythonScriptStepOperator(PipelineStepOperator):
     """Run a step's script in a subprocess with its inputs, outputs and parameters bound.
 
     Built by `Pipeline.to_dag`; the arguments are plain values so the operator can also be
@@ -44,7 +42,6 @@ class PythonScriptStepOperator(BaseOperator):
 
     ui_color = "#dbeafe"
     template_fields: Sequence[str] = ()
-    operator_extra_links = (ReusedFromLink(),)
 
     def __init__(
         self,
@@ -58,29 +55,19 @@ class PythonScriptStepOperator(BaseOperator):
         outputs: list[dict[str, Any]] | None = None,
         step_params: dict[str, dict[str, Any]] | None = None,
         python_interpreter: str | None = None,
-        allow_reuse: bool = True,
-        step_version: str | None = None,
-        regenerate_outputs: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.step_name = step_name
+        super().__init__(step_name=step_name, inputs=inputs, outputs=outputs, **kwargs)
         self.script_name = script_name
         self.script_path = script_path
         self.source_directory = source_directory
         self.arguments = list(arguments or [])
-        self.inputs = list(inputs or [])
-        self.outputs = list(outputs or [])
         self.step_params = dict(step_params or {})
         self.python_interpreter = python_interpreter
-        self.allow_reuse = allow_reuse
-        self.step_version = step_version
-        self.regenerate_outputs = regenerate_outputs
         self._process: ScriptProcess | None = None
 
     def execute(self, context: Any) -> dict[str, dict[str, Any]]:
         # Run-time modules are imported here, not at the top: DAG files import this module.
-        from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook, reuse_datastore_name
         from airflow_provider_mlpipe.runtime.run_record import git_info
         from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
 
@@ -90,30 +77,17 @@ class PythonScriptStepOperator(BaseOperator):
         try:
             data = StepData(self.step_name, workdir, self.log)
             try:
-                pull = lambda task_id: ti.xcom_pull(task_ids=task_id, key="return_value")  # noqa: E731
-                locations = [data.locate_input(spec, pull) for spec in self.inputs]
+                locations = self.locate_inputs(data, ti)
                 snapshot = self._snapshot_files()
                 key = self._reuse_key(data, locations, snapshot, params)
-                outputs_on = data.output_datastore(self.outputs[0]) if self.outputs else None
-                cache = ReuseCacheHook(reuse_datastore_name(outputs_on))
-                decision = cache.decide(key, self.allow_reuse, self._regenerate(context), data.output_exists)
+                cache, decision = self.decide(data, key, context)
             except StepDataError as error:
                 raise AirflowException(str(error)) from error
             if decision.hit:
-                return self._hand_on(ti, key, decision.entry)  # type: ignore[arg-type]
-            self.log.info(
-                "Reuse: MISS (%s), running step %r; key %s\n%s",
-                decision.reason,
-                self.step_name,
-                key.digest,
-                "\n".join(key.describe()),
-            )
+                return self.hand_on(ti, key, decision.entry)  # type: ignore[arg-type]
             run_record = {"git": git_info(Path(self.source_directory) if self.source_directory else None)}
             records = self._run(ti, data, locations, snapshot, params, workdir)
-            for record in records.values():
-                record["reuse_key"] = key.digest
-            self._record(ti, cache, key, records, run_record, decision.reason)
-            return records
+            return self.record(ti, cache, key, records, run_record, decision.reason)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -124,18 +98,10 @@ class PythonScriptStepOperator(BaseOperator):
 
     # Reuse
 
-    def _regenerate(self, context: Any) -> bool:
-        """`regenerate_outputs` from the run's conf, else the DAG param, else the to_dag default."""
-        conf = getattr(context.get("dag_run"), "conf", None) or {}
-        if REGENERATE_OUTPUTS in conf:
-            return bool(conf[REGENERATE_OUTPUTS])
-        params = context.get("params") or {}
-        return bool(params.get(REGENERATE_OUTPUTS, self.regenerate_outputs))
-
     def _reuse_key(
         self, data: StepData, locations: list[InputLocation], snapshot: list[str], params: Any
     ) -> ReuseKey:
-        from airflow_provider_mlpipe.hooks.reuse_cache import KeyComponent, ReuseKey
+        from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
         from airflow_provider_mlpipe.runtime.reuse_key import (
             interpreter_identity,
             source_component,
@@ -153,66 +119,7 @@ class PythonScriptStepOperator(BaseOperator):
             value_component("version", self.step_version),
             value_component("interpreter", interpreter_identity(self.python_interpreter)),
         ]
-        for location in locations:
-            digest, detail = data.input_identity(location)
-            components.append(KeyComponent(f"input {location.name}", digest, detail))
-        for spec in self.outputs:
-            where = {"datastore": data.output_datastore(spec), "is_directory": spec.get("is_directory")}
-            components.append(value_component(f"output {spec['name']}", where))
-        return ReuseKey(tuple(components))
-
-    def _hand_on(self, ti: Any, key: ReuseKey, entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """A HIT: return the recorded outputs in the shape of a fresh run, and say where they came from."""
-        source = entry["source"]
-        self.log.info(
-            "Reuse: HIT, step %r not run; outputs of %s / %s / %s (recorded %s); key %s\n%s",
-            self.step_name,
-            source["dag_id"],
-            source["run_id"],
-            source["task_id"],
-            entry.get("created_at"),
-            key.digest,
-            "\n".join(key.describe()),
-        )
-        records = {}
-        for name, record in entry["outputs"].items():
-            records[name] = {**record, "reused_from": source, "reuse_key": key.digest}
-        ti.xcom_push(key=REUSE_XCOM_KEY, value={"decision": "hit", "key": key.digest, "source": source})
-        return records
-
-    def _record(
-        self,
-        ti: Any,
-        cache: Any,
-        key: ReuseKey,
-        records: dict[str, Any],
-        run_record: dict[str, Any],
-        reason: str,
-    ) -> None:
-        source = {
-            "dag_id": ti.dag_id,
-            "run_id": ti.run_id,
-            "task_id": ti.task_id,
-            "try_number": ti.try_number,
-        }
-        if not self.allow_reuse:
-            written = False  # a step that may never be reused leaves no entry to find
-        else:
-            written = cache.record(key, records, source, run_record, reason == "entry unreadable")
-            if written:
-                self.log.info("Reuse: recorded entry %s", key.digest)
-            else:
-                self.log.info("Reuse: entry %s was already recorded by another run; kept it", key.digest)
-        ti.xcom_push(
-            key=REUSE_XCOM_KEY,
-            value={
-                "decision": "miss",
-                "reason": reason,
-                "key": key.digest,
-                "recorded": written,
-                **run_record,
-            },
-        )
+        return ReuseKey(tuple(components + self.data_components(data, locations)))
 
     # Running
 

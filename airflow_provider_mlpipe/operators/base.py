@@ -1,0 +1,150 @@
+"""`PipelineStepOperator`: what every step operator shares.
+
+Inputs come from the producers' XCom records, the reuse key ends with the inputs' data
+identity and the outputs' datastores, and the reuse decision is made, explained, handed
+on (HIT) or recorded after a successful run (MISS) in the same way for every step kind.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_mlpipe.graph import REGENERATE_OUTPUTS
+from airflow_provider_mlpipe.links import REUSE_XCOM_KEY, ReusedFromLink
+
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.hooks.reuse_cache import (
+        KeyComponent,
+        ReuseCacheHook,
+        ReuseDecision,
+        ReuseKey,
+    )
+    from airflow_provider_mlpipe.runtime.step_data import InputLocation, StepData
+
+
+class PipelineStepOperator(BaseOperator):
+    """Base of the operators that run pipeline steps; subclasses do the run itself."""
+
+    operator_extra_links: tuple = (ReusedFromLink(),)
+
+    def __init__(
+        self,
+        *,
+        step_name: str,
+        inputs: list[dict[str, Any]] | None = None,
+        outputs: list[dict[str, Any]] | None = None,
+        allow_reuse: bool = True,
+        step_version: str | None = None,
+        regenerate_outputs: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.step_name = step_name
+        self.inputs = list(inputs or [])
+        self.outputs = list(outputs or [])
+        self.allow_reuse = allow_reuse
+        self.step_version = step_version
+        self.regenerate_outputs = regenerate_outputs
+
+    def regenerate(self, context: Any) -> bool:
+        """`regenerate_outputs` from the run's conf, else the DAG param, else the to_dag default."""
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        if REGENERATE_OUTPUTS in conf:
+            return bool(conf[REGENERATE_OUTPUTS])
+        params = context.get("params") or {}
+        return bool(params.get(REGENERATE_OUTPUTS, self.regenerate_outputs))
+
+    def locate_inputs(self, data: StepData, ti: Any) -> list[InputLocation]:
+        """Where each input is: DataReferences as declared, PipelineData from the producer's XCom."""
+        pull = lambda task_id: ti.xcom_pull(task_ids=task_id, key="return_value")  # noqa: E731
+        return [data.locate_input(spec, pull) for spec in self.inputs]
+
+    def data_components(self, data: StepData, locations: list[InputLocation]) -> list[KeyComponent]:
+        """Key components for the data: each input's identity now, each output's datastore."""
+        from airflow_provider_mlpipe.hooks.reuse_cache import KeyComponent
+        from airflow_provider_mlpipe.runtime.reuse_key import value_component
+
+        components = []
+        for location in locations:
+            digest, detail = data.input_identity(location)
+            components.append(KeyComponent(f"input {location.name}", digest, detail))
+        for spec in self.outputs:
+            where = {"datastore": data.output_datastore(spec), "is_directory": spec.get("is_directory")}
+            components.append(value_component(f"output {spec['name']}", where))
+        return components
+
+    def decide(self, data: StepData, key: ReuseKey, context: Any) -> tuple[ReuseCacheHook, ReuseDecision]:
+        """Look the key up in the reuse index shared by every worker; log a MISS with its reason."""
+        from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook, reuse_datastore_name
+
+        outputs_on = data.output_datastore(self.outputs[0]) if self.outputs else None
+        cache = ReuseCacheHook(reuse_datastore_name(outputs_on))
+        decision = cache.decide(key, self.allow_reuse, self.regenerate(context), data.output_exists)
+        if not decision.hit:
+            self.log.info(
+                "Reuse: MISS (%s), running step %r; key %s\n%s",
+                decision.reason,
+                self.step_name,
+                key.digest,
+                "\n".join(key.describe()),
+            )
+        return cache, decision
+
+    def hand_on(self, ti: Any, key: ReuseKey, entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """A HIT: return the recorded outputs in the shape of a fresh run, and say where they came from."""
+        source = entry["source"]
+        self.log.info(
+            "Reuse: HIT, step %r not run; outputs of %s / %s / %s (recorded %s); key %s\n%s",
+            self.step_name,
+            source["dag_id"],
+            source["run_id"],
+            source["task_id"],
+            entry.get("created_at"),
+            key.digest,
+            "\n".join(key.describe()),
+        )
+        records = {
+            name: {**r, "reused_from": source, "reuse_key": key.digest}
+            for name, r in entry["outputs"].items()
+        }
+        ti.xcom_push(key=REUSE_XCOM_KEY, value={"decision": "hit", "key": key.digest, "source": source})
+        return records
+
+    def record(
+        self,
+        ti: Any,
+        cache: ReuseCacheHook,
+        key: ReuseKey,
+        records: dict[str, dict[str, Any]],
+        run_record: dict[str, Any],
+        reason: str,
+    ) -> dict[str, dict[str, Any]]:
+        """After a successful run: record the reuse entry (create-only) and say so in XCom."""
+        for output in records.values():
+            output["reuse_key"] = key.digest
+        source = {
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "try_number": ti.try_number,
+        }
+        written = False  # a step that may never be reused leaves no entry to find
+        if self.allow_reuse:
+            written = cache.record(key, records, source, run_record, reason == "entry unreadable")
+            if written:
+                self.log.info("Reuse: recorded entry %s", key.digest)
+            else:
+                self.log.info("Reuse: entry %s was already recorded by another run; kept it", key.digest)
+        ti.xcom_push(
+            key=REUSE_XCOM_KEY,
+            value={
+                "decision": "miss",
+                "reason": reason,
+                "key": key.digest,
+                "recorded": written,
+                **run_record,
+            },
+        )
+        return records
