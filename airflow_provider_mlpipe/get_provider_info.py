@@ -23,7 +23,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "mlpipe",
-                "python-modules": ["airflow_provider_mlpipe.operators.python_script"],
+                "python-modules": [
+                    "airflow_provider_mlpipe.operators.python_script",
+                    "airflow_provider_mlpipe.operators.databricks",
+                ],
             }
         ],
         "hooks": [
@@ -33,10 +36,20 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_mlpipe.hooks.local_folder",
                     "airflow_provider_mlpipe.hooks.blob_datastore",
                     "airflow_provider_mlpipe.hooks.reuse_cache",
+                    "airflow_provider_mlpipe.hooks.databricks",
                 ],
             }
         ],
-        "extra-links": ["airflow_provider_mlpipe.links.ReusedFromLink"],
+        "triggers": [
+            {
+                "integration-name": "mlpipe",
+                "python-modules": ["airflow_provider_mlpipe.triggers.databricks"],
+            }
+        ],
+        "extra-links": [
+            "airflow_provider_mlpipe.links.ReusedFromLink",
+            "airflow_provider_mlpipe.links.DatabricksRunLink",
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_mlpipe.hooks.local_folder.LocalFolderDatastoreHook",
@@ -91,6 +104,13 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "integer",
                         "example": "2000",
                         "default": "2000",
+                    },
+                    "databricks_poll_seconds": {
+                        "description": "Seconds between two polls of a Databricks run.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "10",
                     },
                     "embedded_root": {
                         "description": (

@@ -27,10 +27,23 @@ class ReusedFromLink(BaseOperatorLink):
     name = "Reused from"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        decision = XCom.get_value(ti_key=ti_key, key=REUSE_XCOM_KEY)
+        # Airflow 3 evaluates links in the task when it ends and stores them: the operator knows.
+        decision = getattr(operator, "reuse_decision", None)
         if not isinstance(decision, dict) or decision.get("decision") != "hit":
             return ""
         source = decision["source"]
         return task_instance_url(source["dag_id"], source["run_id"], source["task_id"])
+
+
+#: XCom keys under which a Databricks step stores its run, before it waits for it.
+DATABRICKS_RUN_ID_KEY = "databricks_run_id"
+DATABRICKS_RUN_PAGE_URL_KEY = "databricks_run_page_url"
+
+
+class DatabricksRunLink(BaseOperatorLink):
+    """'Databricks run': the run's page in the Databricks workspace."""
+
+    name = "Databricks run"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        return getattr(operator, "run_page_url", None) or ""

@@ -12,6 +12,7 @@ from airflow.sdk import DAG, Param, TaskGroup
 from airflow.sdk.definitions._internal.contextmanager import DagContext
 
 from airflow_provider_mlpipe.authoring.data import PipelineParameter
+from airflow_provider_mlpipe.authoring.databricks import DatabricksStep
 from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
 from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
 from airflow_provider_mlpipe.graph import REGENERATE_OUTPUTS
@@ -134,7 +135,6 @@ def step_operator(
     common: dict[str, Any] = {
         "task_id": node.task_id,
         "step_name": step.name,
-        "arguments": node.arguments,
         "inputs": inputs,
         "outputs": [dict(o) for o in node.outputs],
         "allow_reuse": step.allow_reuse,
@@ -150,8 +150,22 @@ def step_operator(
             script_name=step.script_name,
             source_directory=str(node.source_directory) if node.source_directory else None,
             script_path=str(node.script_path),
+            arguments=node.arguments,
             step_params={key: _param_value(value) for key, value in step.params.items()},
             python_interpreter=step.python_interpreter,
+            **common,
+        )
+    if isinstance(step, DatabricksStep):
+        from airflow_provider_mlpipe.operators.databricks import DatabricksStepOperator
+
+        return DatabricksStepOperator(
+            task_spec=step.task_spec(),
+            cluster_spec=step.cluster_spec(),
+            libraries=step.libraries_spec(),
+            run_name=step.run_name,
+            timeout_seconds=step.timeout_seconds,
+            databricks_conn_id=step.databricks_conn_id,
+            source_directory=str(node.source_directory) if node.source_directory else None,
             **common,
         )
     raise TypeError(f"step {step.name!r}: no operator for step kind {type(step).__name__}")

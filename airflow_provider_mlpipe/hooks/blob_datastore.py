@@ -147,6 +147,10 @@ class BlobDatastore(DatastoreClient):
         blob_name = self._blob_name(path)
         return f"{base}/{blob_name}" if blob_name else base
 
+    def spark_uri(self, path: str) -> str:
+        """wasbs://<container>@<account host>/<blob>: how Spark's Azure Blob connector names it."""
+        return f"wasbs://{self.container}@{self.service_client.primary_hostname}/{self._blob_name(path)}"
+
     # ------------------------------------------------------------------ reading
 
     def _list_all(self, blob_name: str) -> list[BlobProperties]:

@@ -90,6 +90,10 @@ class DatastoreClient(ABC):
     def create_only(self, path: str, data: bytes) -> bool:
         """Write `data` at `path` only if nothing is there, atomically; False when it already existed."""
 
+    def spark_uri(self, path: str) -> str:
+        """How Spark on Databricks names `path` (Blob: wasbs://container@account/...)."""
+        return self.uri(path)
+
     def local_path(self, path: str) -> Path | None:
         """Where `path` can be read in place on this machine, or None (remote storage)."""
         return None

@@ -47,6 +47,8 @@ class PipelineStepOperator(BaseOperator):
         self.allow_reuse = allow_reuse
         self.step_version = step_version
         self.regenerate_outputs = regenerate_outputs
+        #: This try's reuse decision as pushed to XCom (read by the "Reused from" link).
+        self.reuse_decision: dict[str, Any] | None = None
 
     def regenerate(self, context: Any) -> bool:
         """`regenerate_outputs` from the run's conf, else the DAG param, else the to_dag default."""
@@ -109,7 +111,8 @@ class PipelineStepOperator(BaseOperator):
             name: {**r, "reused_from": source, "reuse_key": key.digest}
             for name, r in entry["outputs"].items()
         }
-        ti.xcom_push(key=REUSE_XCOM_KEY, value={"decision": "hit", "key": key.digest, "source": source})
+        self.reuse_decision = {"decision": "hit", "key": key.digest, "source": source}
+        ti.xcom_push(key=REUSE_XCOM_KEY, value=self.reuse_decision)
         return records
 
     def record(

@@ -147,6 +147,35 @@ class StepData:
     def output_exists(self, record: dict[str, Any]) -> bool:
         return self.client(record["datastore"]).exists(record["path_on_datastore"])
 
+    def output_location(
+        self, spec: dict[str, Any], dag_id: str, run_id: str, task_id: str
+    ) -> tuple[Any, str]:
+        """(datastore client, path) where this run's output goes."""
+        return self.client(spec.get("datastore")), output_path(dag_id, run_id, task_id, spec["name"])
+
+    def written_output(self, spec: dict[str, Any], dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        """The record of an output a remote run wrote straight to its datastore (identity from a listing)."""
+        from airflow_provider_mlpipe.runtime.content_hash import bytes_digest
+
+        client, path = self.output_location(spec, dag_id, run_id, task_id)
+        listing = client.content_identity(path)
+        if not listing:
+            raise StepDataError(
+                f"step {self.step_name!r}: the run wrote nothing to output {spec['name']!r} "
+                f"({client.uri(path)})"
+            )
+        is_directory = listing != [("", listing[0][1])]
+        return self._record(
+            spec,
+            client,
+            path,
+            is_directory,
+            bytes_digest(json.dumps(listing).encode()),
+            dag_id,
+            run_id,
+            task_id,
+        )
+
     def publish_output(
         self, spec: dict[str, Any], local: Path, dag_id: str, run_id: str, task_id: str
     ) -> dict[str, Any]:
@@ -156,17 +185,29 @@ class StepData:
                 f"step {self.step_name!r}: output {spec['name']!r} was not written (expected a file "
                 f"at {local} because is_directory=False)"
             )
-        client = self.client(spec.get("datastore"))
-        path = output_path(dag_id, run_id, task_id, spec["name"])
+        client, path = self.output_location(spec, dag_id, run_id, task_id)
         identity = local_identity(local)
         client.publish(local, path)
+        return self._record(spec, client, path, local.is_dir(), identity, dag_id, run_id, task_id)
+
+    def _record(
+        self,
+        spec: dict[str, Any],
+        client: DatastoreClient,
+        path: str,
+        is_directory: bool,
+        identity: str,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+    ) -> dict[str, Any]:
         record = {
             "output_name": spec["name"],
             "datastore": client.name,
             "datastore_kind": client.kind,
             "path_on_datastore": path,
             "uri": client.uri(path),
-            "is_directory": local.is_dir(),
+            "is_directory": is_directory,
             "identity": identity,
             "producer": {"dag_id": dag_id, "run_id": run_id, "task_id": task_id},
         }

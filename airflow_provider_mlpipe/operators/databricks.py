@@ -1,0 +1,307 @@
+"""`DatabricksStepOperator`: runs one `DatabricksStep` as a one-time Databricks run.
+
+The run id is stored in XCom before waiting (so a killed task can still be traced and its
+run cancelled); waiting is done here or, when deferrable, by `DatabricksRunTrigger` on the
+triggerer. Inputs and outputs reach the run as datastore URIs: notebook widgets by name,
+script arguments `--<name> <uri>`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_mlpipe.links import (
+    DATABRICKS_RUN_ID_KEY,
+    DATABRICKS_RUN_PAGE_URL_KEY,
+    DatabricksRunLink,
+    ReusedFromLink,
+)
+from airflow_provider_mlpipe.operators.base import PipelineStepOperator
+
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
+    from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
+    from airflow_provider_mlpipe.runtime.step_data import InputLocation, StepData
+
+#: Bump when the same inputs would make this operator produce different outputs (it resets reuse).
+SEMANTICS_VERSION = 1
+#: XCom key holding the reuse key of a deferred run until the task resumes.
+PENDING_REUSE_KEY = "mlpipe_pending_reuse"
+
+
+def _default_deferrable() -> bool:
+    from airflow.configuration import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def _poll_seconds(configured: float | None) -> float:
+    """The step's poll interval, else `[mlpipe] databricks_poll_seconds` (read when the task runs)."""
+    from airflow.configuration import conf
+
+    return configured or conf.getfloat("mlpipe", "databricks_poll_seconds", fallback=10.0)
+
+
+class DatabricksStepOperator(PipelineStepOperator):
+    """Submit a step's Databricks run, wait for it (here or deferred), hand on its outputs."""
+
+    template_fields: Sequence[str] = ()
+    operator_extra_links = (DatabricksRunLink(), ReusedFromLink())
+    ui_color = "#fde7d8"
+
+    def __init__(
+        self,
+        *,
+        task_spec: dict[str, Any],
+        cluster_spec: dict[str, Any],
+        libraries: list[dict[str, Any]] | None = None,
+        run_name: str | None = None,
+        timeout_seconds: int | None = None,
+        databricks_conn_id: str = "databricks_default",
+        source_directory: str | None = None,
+        deferrable: bool | None = None,
+        poll_interval: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.task_spec = task_spec
+        self.cluster_spec = cluster_spec
+        self.libraries = list(libraries or [])
+        self.run_name = run_name or self.step_name
+        self.timeout_seconds = timeout_seconds
+        self.databricks_conn_id = databricks_conn_id
+        self.source_directory = source_directory
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = poll_interval
+        self._run_id: int | None = None
+        #: The run's page in the workspace (read by the "Databricks run" link).
+        self.run_page_url: str | None = None
+
+    def execute(self, context: Any) -> dict[str, dict[str, Any]] | None:
+        from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
+
+        ti = context["ti"]
+        params = context.get("params") or {}
+        data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
+        try:
+            locations = self.locate_inputs(data, ti)
+            snapshot = self._snapshot_files()
+            key = self._reuse_key(data, locations, snapshot, params)
+            cache, decision = self.decide(data, key, context)
+            if decision.hit:
+                return self.hand_on(ti, key, decision.entry)  # type: ignore[arg-type]
+            task = self._task_json(data, locations, snapshot, params, ti)
+        except StepDataError as error:
+            raise AirflowException(str(error)) from error
+        hook = self._hook()
+        run_id = self._submit_or_attach(hook, task, ti)
+        state = hook.get_run_state(run_id)
+        self.run_page_url = state["run_page_url"]
+        ti.xcom_push(key=DATABRICKS_RUN_PAGE_URL_KEY, value=self.run_page_url)
+        self.log.info("Step %r: Databricks run %s: %s", self.step_name, run_id, state["run_page_url"])
+        resume = {"key": [[c.name, c.digest, c.detail] for c in key.components], "reason": decision.reason}
+        if self.deferrable:
+            from airflow_provider_mlpipe.triggers.databricks import DatabricksRunTrigger
+
+            # The reuse key waits in XCom: the resumed task is a fresh operator that must not recompute it.
+            ti.xcom_push(key=PENDING_REUSE_KEY, value=resume)
+            poll = _poll_seconds(self.poll_interval)
+            self.defer(
+                trigger=DatabricksRunTrigger(run_id, self.databricks_conn_id, poll),
+                method_name="execute_complete",
+            )
+        return self._complete(context, self._wait(hook, run_id), resume)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Resume after the trigger fired: the run ended (the event holds its final state)."""
+        ti = context["ti"]
+        return self._complete(context, event, ti.xcom_pull(task_ids=ti.task_id, key=PENDING_REUSE_KEY))
+
+    def on_kill(self) -> None:
+        if self._run_id is not None:
+            self.log.info("Step %r: cancelling Databricks run %s", self.step_name, self._run_id)
+            self._hook().cancel(self._run_id)
+
+    # Submitting and waiting
+
+    def _hook(self) -> DatabricksHook:
+        from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
+
+        return DatabricksHook(self.databricks_conn_id)
+
+    def _submit_or_attach(self, hook: DatabricksHook, task: dict[str, Any], ti: Any) -> int:
+        """Submit with an idempotency token; a retry re-attaches to the previous try's run unless it failed.
+
+        So a worker that died while waiting does not cause a second run, and a failed run is retried.
+        """
+        from airflow_provider_mlpipe.hooks.databricks import TERMINAL_STATES
+
+        run_id = None
+        if ti.try_number > 1:
+            previous = hook.submit(
+                self.run_name, task, self._token(ti, ti.try_number - 1), self.timeout_seconds
+            )
+            state = hook.get_run_state(previous)
+            if state["life_cycle_state"] not in TERMINAL_STATES or state["result_state"] == "SUCCESS":
+                self.log.info("Step %r: re-attaching to run %s of the previous try", self.step_name, previous)
+                run_id = previous
+        if run_id is None:
+            run_id = hook.submit(self.run_name, task, self._token(ti, ti.try_number), self.timeout_seconds)
+        self._run_id = run_id
+        ti.xcom_push(key=DATABRICKS_RUN_ID_KEY, value=run_id)
+        return run_id
+
+    @staticmethod
+    def _token(ti: Any, try_number: int) -> str:
+        from airflow_provider_mlpipe.runtime.content_hash import bytes_digest
+
+        return "mlpipe-" + bytes_digest(f"{ti.dag_id}|{ti.run_id}|{ti.task_id}|{try_number}".encode())[:40]
+
+    def _wait(self, hook: DatabricksHook, run_id: int) -> dict[str, Any]:
+        from airflow_provider_mlpipe.hooks.databricks import TERMINAL_STATES
+
+        while True:
+            state = hook.get_run_state(run_id)
+            if state["life_cycle_state"] in TERMINAL_STATES:
+                return state
+            self.log.info("Databricks run %s is %s", run_id, state["life_cycle_state"])
+            time.sleep(_poll_seconds(self.poll_interval))
+
+    def _complete(
+        self, context: Any, state: dict[str, Any], resume: dict[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """Fail with the run's message, or publish the outputs' records and the reuse entry."""
+        from airflow_provider_mlpipe.hooks.reuse_cache import KeyComponent, ReuseCacheHook, ReuseKey
+        from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
+
+        ti = context["ti"]
+        run_id = state["run_id"]
+        self.run_page_url = state.get("run_page_url")
+        if state.get("result_state") != "SUCCESS":
+            detail = self._hook().error_output(state.get("task_run_ids") or [])
+            raise AirflowException(
+                f"step {self.step_name!r}: Databricks run {run_id} ended {state.get('life_cycle_state')}/"
+                f"{state.get('result_state')}: {state.get('state_message')}"
+                + (f"\n{detail}" if detail else "")
+            )
+        data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
+        key = ReuseKey(tuple(KeyComponent(*c) for c in resume["key"]))
+        try:
+            records = {
+                spec["name"]: data.written_output(spec, ti.dag_id, ti.run_id, ti.task_id)
+                for spec in self.outputs
+            }
+            outputs_on = data.output_datastore(self.outputs[0]) if self.outputs else None
+        except StepDataError as error:
+            raise AirflowException(str(error)) from error
+        from airflow_provider_mlpipe.hooks.reuse_cache import reuse_datastore_name
+
+        cache = ReuseCacheHook(reuse_datastore_name(outputs_on))
+        run_record = {"databricks": {"run_id": run_id, "run_page_url": state.get("run_page_url")}}
+        return self.record(ti, cache, key, records, run_record, resume["reason"])
+
+    # What runs
+
+    def _snapshot_files(self) -> list[str]:
+        if self.task_spec["kind"] != "python_script":
+            return []
+        from airflow_provider_mlpipe.runtime.snapshot import snapshot_files
+
+        return snapshot_files(Path(self.source_directory))  # type: ignore[arg-type]
+
+    def _reuse_key(
+        self, data: StepData, locations: list[InputLocation], snapshot: list[str], params: Any
+    ) -> ReuseKey:
+        """Task kind, code, bound parameters, libraries, Spark version/conf, and the data."""
+        from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
+        from airflow_provider_mlpipe.runtime.reuse_key import source_component, value_component
+
+        cluster = self.cluster_spec.get("new_cluster", {})
+        spark = {k: cluster.get(k) for k in ("spark_version", "spark_conf", "spark_env_vars")}
+        components = [
+            value_component("step", {"kind": "DatabricksStep", "semantics": SEMANTICS_VERSION}),
+            value_component("task", self._bound_task_spec(params)),
+            value_component("libraries", self.libraries),
+            value_component("spark", spark if cluster else dict(self.cluster_spec)),
+            value_component("version", self.step_version),
+        ]
+        if snapshot:
+            source = Path(self.source_directory)  # type: ignore[arg-type]
+            script = source / self.task_spec["python_script_name"]
+            components.insert(1, source_component(source, script, snapshot))
+        return ReuseKey(tuple(components + self.data_components(data, locations)))
+
+    def _bound_task_spec(self, params: Any) -> dict[str, Any]:
+        """The task spec with pipeline parameter values bound (not yet the data URIs)."""
+
+        def bind(value: Any) -> str:
+            if isinstance(value, dict) and "parameter" in value:
+                try:
+                    return str(params[value["parameter"]])
+                except KeyError:
+                    raise AirflowException(
+                        f"step {self.step_name!r}: pipeline parameter {value['parameter']!r} has no value"
+                    ) from None
+            return str(value)
+
+        spec = dict(self.task_spec)
+        if "parameters" in spec:
+            spec["parameters"] = [bind(v) for v in spec["parameters"]]
+        if "base_parameters" in spec:
+            spec["base_parameters"] = {k: bind(v) for k, v in spec["base_parameters"].items()}
+        return spec
+
+    def _task_json(
+        self, data: StepData, locations: list[InputLocation], snapshot: list[str], params: Any, ti: Any
+    ) -> dict[str, Any]:
+        """The Jobs API task: its code, cluster, libraries, and the data URIs as widgets/arguments."""
+        spec = self._bound_task_spec(params)
+        uris = {
+            location.name: data.client(location.datastore).spark_uri(location.path) for location in locations
+        }
+        for output in self.outputs:
+            client, path = data.output_location(output, ti.dag_id, ti.run_id, ti.task_id)
+            client.delete(path)  # an earlier, failed attempt's files
+            uris[output["name"]] = client.spark_uri(path)
+        flags = [item for name, uri in uris.items() for item in (f"--{name}", uri)]
+        kind = spec["kind"]
+        task: dict[str, Any] = {"task_key": "mlpipe_step", **self.cluster_spec}
+        if kind == "notebook":
+            widgets = {**spec["base_parameters"], **uris}
+            task["notebook_task"] = {"notebook_path": spec["notebook_path"], "base_parameters": widgets}
+        elif kind == "python_file":
+            task["spark_python_task"] = {
+                "python_file": spec["python_file"],
+                "parameters": spec["parameters"] + flags,
+            }
+        elif kind == "python_script":
+            python_file = self._upload_snapshot(snapshot)
+            task["spark_python_task"] = {"python_file": python_file, "parameters": spec["parameters"] + flags}
+        else:
+            parameters = spec["parameters"] + flags
+            task["spark_jar_task"] = {"main_class_name": spec["main_class_name"], "parameters": parameters}
+        if self.libraries:
+            task["libraries"] = self.libraries
+        if self.timeout_seconds:
+            task["timeout_seconds"] = self.timeout_seconds
+        return task
+
+    def _upload_snapshot(self, snapshot: list[str]) -> str:
+        """Copy the source folder to DBFS under its content digest; returns the script's DBFS path."""
+        from airflow_provider_mlpipe.runtime.content_hash import tree_digest
+
+        source = Path(self.source_directory)  # type: ignore[arg-type]
+        folder = f"dbfs:/mlpipe/code/{tree_digest(source, snapshot).digest[:32]}"
+        hook = self._hook()
+        for relative in snapshot:
+            hook.upload_to_dbfs(source / relative, f"{folder}/{relative}")
+        self.log.info(
+            "Step %r: uploaded %d file(s) of %s to %s", self.step_name, len(snapshot), source, folder
+        )
+        return f"{folder}/{self.task_spec['python_script_name']}"

@@ -1,0 +1,1 @@
+"""Triggers: asynchronous waits for deferrable operators, run by Airflow's triggerer."""
