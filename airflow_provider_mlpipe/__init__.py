@@ -17,7 +17,9 @@ _EXPORTS = {
     "PipelineData": "airflow_provider_mlpipe.authoring.data",
     "PipelineParameter": "airflow_provider_mlpipe.authoring.data",
     "PythonScriptStep": "airflow_provider_mlpipe.authoring.steps",
+    "AdlaStep": "airflow_provider_mlpipe.authoring.adla",
     "DatabricksStep": "airflow_provider_mlpipe.authoring.databricks",
+    "DataTransferStep": "airflow_provider_mlpipe.authoring.transfer",
     "MavenLibrary": "airflow_provider_mlpipe.authoring.databricks",
     "PyPiLibrary": "airflow_provider_mlpipe.authoring.databricks",
     "RCranLibrary": "airflow_provider_mlpipe.authoring.databricks",
@@ -29,7 +31,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AdlaStep",
     "DataReference",
+    "DataTransferStep",
     "DatabricksStep",
     "Datastore",
     "EggLibrary",
@@ -47,6 +51,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from airflow_provider_mlpipe.authoring.adla import AdlaStep
     from airflow_provider_mlpipe.authoring.data import DataReference, PipelineData, PipelineParameter
     from airflow_provider_mlpipe.authoring.databricks import (
         DatabricksStep,
@@ -61,6 +66,7 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
     from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
+    from airflow_provider_mlpipe.authoring.transfer import DataTransferStep
 
 
 def __getattr__(name: str) -> Any:

@@ -26,6 +26,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_mlpipe.operators.python_script",
                     "airflow_provider_mlpipe.operators.databricks",
+                    "airflow_provider_mlpipe.operators.adla",
+                    "airflow_provider_mlpipe.operators.data_transfer",
                 ],
             }
         ],
@@ -37,24 +39,33 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_mlpipe.hooks.blob_datastore",
                     "airflow_provider_mlpipe.hooks.reuse_cache",
                     "airflow_provider_mlpipe.hooks.databricks",
+                    "airflow_provider_mlpipe.hooks.adla",
                 ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "mlpipe",
-                "python-modules": ["airflow_provider_mlpipe.triggers.databricks"],
+                "python-modules": [
+                    "airflow_provider_mlpipe.triggers.databricks",
+                    "airflow_provider_mlpipe.triggers.adla",
+                ],
             }
         ],
         "extra-links": [
             "airflow_provider_mlpipe.links.ReusedFromLink",
             "airflow_provider_mlpipe.links.DatabricksRunLink",
+            "airflow_provider_mlpipe.links.AdlaJobLink",
         ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_mlpipe.hooks.local_folder.LocalFolderDatastoreHook",
                 "connection-type": "mlpipe_local",
-            }
+            },
+            {
+                "hook-class-name": "airflow_provider_mlpipe.hooks.adla.AdlaHook",
+                "connection-type": "mlpipe_adla",
+            },
         ],
         "config": {
             "mlpipe": {
@@ -107,6 +118,13 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "databricks_poll_seconds": {
                         "description": "Seconds between two polls of a Databricks run.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "10",
+                    },
+                    "adla_poll_seconds": {
+                        "description": "Seconds between two polls of an ADLA job.",
                         "version_added": "0.1.0",
                         "type": "float",
                         "example": "30",

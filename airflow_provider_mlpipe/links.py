@@ -47,3 +47,17 @@ class DatabricksRunLink(BaseOperatorLink):
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         return getattr(operator, "run_page_url", None) or ""
+
+
+#: XCom keys under which an ADLA step stores its job, before it waits for it.
+ADLA_JOB_ID_KEY = "adla_job_id"
+ADLA_JOB_URL_KEY = "adla_job_url"
+
+
+class AdlaJobLink(BaseOperatorLink):
+    """'ADLA job': the U-SQL job in the Azure portal."""
+
+    name = "ADLA job"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        return getattr(operator, "job_url", None) or ""

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import DAG, Param, TaskGroup
 from airflow.sdk.definitions._internal.contextmanager import DagContext
 
+from airflow_provider_mlpipe.authoring.adla import AdlaStep
 from airflow_provider_mlpipe.authoring.data import PipelineParameter
 from airflow_provider_mlpipe.authoring.databricks import DatabricksStep
 from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
 from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
+from airflow_provider_mlpipe.authoring.transfer import DataTransferStep
 from airflow_provider_mlpipe.graph import REGENERATE_OUTPUTS
 
 if TYPE_CHECKING:
@@ -168,6 +170,20 @@ def step_operator(
             source_directory=str(node.source_directory) if node.source_directory else None,
             **common,
         )
+    if isinstance(step, AdlaStep):
+        from airflow_provider_mlpipe.operators.adla import AdlaStepOperator
+
+        return AdlaStepOperator(
+            script_path=str(node.script_path),
+            usql_spec=step.usql_spec(),
+            adla_conn_id=step.adla_conn_id,
+            source_directory=str(node.source_directory) if node.source_directory else None,
+            **common,
+        )
+    if isinstance(step, DataTransferStep):
+        from airflow_provider_mlpipe.operators.data_transfer import DataTransferStepOperator
+
+        return DataTransferStepOperator(transfer_spec=step.transfer_spec(), **common)
     raise TypeError(f"step {step.name!r}: no operator for step kind {type(step).__name__}")
 
 

@@ -20,7 +20,7 @@ PARAMETER_TYPES = (bool, int, float, str)
 
 def check_word_name(kind: str, name: Any) -> str:
     """v1 rule: data and parameter names are letters, digits and '_' only."""
-    if not isinstance(name, str) or not WORD_NAME.match(name):
+    if not isinstance(name, str) or not WORD_NAME.fullmatch(name):
         raise ValueError(f"{kind} name {name!r} must contain only letters, digits and '_'")
     return name
 

@@ -465,7 +465,7 @@ class DatabricksStep(PipelineStep):
         if compute_target is None:
             return DEFAULT_DATABRICKS_CONN_ID
         conn_id = compute_target if isinstance(compute_target, str) else getattr(compute_target, "name", None)
-        if not isinstance(conn_id, str) or not _CONN_ID.match(conn_id):
+        if not isinstance(conn_id, str) or not _CONN_ID.fullmatch(conn_id):
             raise TypeError(
                 f"{where}: compute_target must be the Airflow connection id of the Databricks workspace "
                 f"(a str, or an object with .name), got {compute_target!r}"

@@ -24,7 +24,7 @@ class Datastore:
     def __init__(self, workspace_or_name: Any = None, name: str | None = None) -> None:
         if name is None and isinstance(workspace_or_name, str):
             name = workspace_or_name
-        if name is not None and (not isinstance(name, str) or not _CONN_ID.match(name)):
+        if name is not None and (not isinstance(name, str) or not _CONN_ID.fullmatch(name)):
             raise ValueError(
                 f"Datastore name {name!r} is not a valid Airflow connection id "
                 "(letters, digits, '_', '.', '-')"

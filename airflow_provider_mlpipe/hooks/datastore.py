@@ -94,6 +94,14 @@ class DatastoreClient(ABC):
         """How Spark on Databricks names `path` (Blob: wasbs://container@account/...)."""
         return self.uri(path)
 
+    def usql_path(self, path: str) -> str:
+        """How a U-SQL script on ADLA names `path`: a local path, or wasb://container@account/..."""
+        local = self.local_path(path)
+        if local is not None:
+            return str(local)
+        uri = self.spark_uri(path)
+        return "wasb://" + uri.removeprefix("wasbs://") if uri.startswith("wasbs://") else uri
+
     def local_path(self, path: str) -> Path | None:
         """Where `path` can be read in place on this machine, or None (remote storage)."""
         return None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -148,18 +150,29 @@ class LocalFolderDatastore(DatastoreClient):
 
     def publish(self, local: Path, path: str) -> None:
         """Copy `local` next to its destination, then swap it in with one rename."""
-        target = self._path(path)
-        if target == self.root:
-            raise DatastoreError(f"datastore {self.name!r}: cannot publish onto the datastore root")
-        staging = self.root / _STAGING / uuid.uuid4().hex
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with self.staged(path, action="publish") as staging:
             if local.is_dir():
                 shutil.copytree(local, staging)
             else:
                 shutil.copy2(local, staging)
+
+    @contextmanager
+    def staged(self, path: str, action: str = "write") -> Iterator[Path]:
+        """A fresh path next to the datastore's data to write a file or folder at; on success it
+        replaces whatever was at `path` with one rename (a reader never sees half of it). Nothing
+        written there, or an error, leaves `path` as it was.
+        """
+        target = self._path(path)
+        if target == self.root:
+            raise DatastoreError(f"datastore {self.name!r}: cannot {action} onto the datastore root")
+        staging = self.root / _STAGING / uuid.uuid4().hex
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            yield staging
+            if not staging.exists() and not staging.is_symlink():
+                return
             target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
+            if target.exists() or target.is_symlink():
                 old = self.root / _STAGING / f"old-{uuid.uuid4().hex}"
                 os.replace(target, old)
                 os.replace(staging, target)

@@ -153,11 +153,16 @@ class StepData:
         """(datastore client, path) where this run's output goes."""
         return self.client(spec.get("datastore")), output_path(dag_id, run_id, task_id, spec["name"])
 
-    def written_output(self, spec: dict[str, Any], dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
-        """The record of an output a remote run wrote straight to its datastore (identity from a listing)."""
+    def written_output(
+        self, spec: dict[str, Any], dag_id: str, run_id: str, task_id: str, at: tuple[Any, str] | None = None
+    ) -> dict[str, Any]:
+        """The record of an output written straight to a datastore (identity from a listing).
+
+        `at` = (client, path) when the data is not at the run's output path (a DataReference).
+        """
         from airflow_provider_mlpipe.runtime.content_hash import bytes_digest
 
-        client, path = self.output_location(spec, dag_id, run_id, task_id)
+        client, path = at or self.output_location(spec, dag_id, run_id, task_id)
         listing = client.content_identity(path)
         if not listing:
             raise StepDataError(
