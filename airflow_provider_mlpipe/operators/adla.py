@@ -85,7 +85,8 @@ class AdlaStepOperator(PipelineStepOperator):
         except StepDataError as error:
             raise AirflowException(str(error)) from error
         try:
-            script = substitute(Path(self.script_path).read_text(encoding="utf-8-sig"), values, self.step_name)
+            template = Path(self.script_path).read_text(encoding="utf-8-sig")
+            script = substitute(template, values, self.step_name)
         except ValueError as error:
             raise AirflowException(str(error)) from error
         hook = self._hook()
