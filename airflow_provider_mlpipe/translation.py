@@ -83,6 +83,30 @@ def pipeline_to_dag(
     return dag
 
 
+def publish_pipeline(
+    pipeline: Pipeline,
+    name: str,
+    description: str | None,
+    version: str | None,
+    continue_on_step_failure: bool,
+    **dag_kwargs: Any,
+) -> DAG:
+    """A published pipeline: its DAG carries the tags the `/mlpipe` REST API looks for."""
+    from airflow_provider_mlpipe.api.payload import PUBLISHED_TAG, VERSION_TAG_PREFIX
+
+    tags = [*dag_kwargs.pop("tags", []), PUBLISHED_TAG]
+    if version is not None:
+        tags.append(f"{VERSION_TAG_PREFIX}{version}")
+        dag_kwargs.setdefault("dag_display_name", f"{name} (v{version})")
+    if description is not None:
+        dag_kwargs.setdefault("doc_md", description)
+        dag_kwargs.setdefault(
+            "description", description.strip().splitlines()[0][:200] if description.strip() else None
+        )
+    dag_kwargs.setdefault("fail_fast", not continue_on_step_failure)
+    return pipeline_to_dag(pipeline, name, tags=tags, **dag_kwargs)
+
+
 def pipeline_to_task_group(
     pipeline: Pipeline, group_id: str, regenerate_outputs: bool = False, **group_kwargs: Any
 ) -> TaskGroup:

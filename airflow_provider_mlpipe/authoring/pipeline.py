@@ -88,6 +88,23 @@ class Pipeline:
 
         return pipeline_to_dag(self, dag_id, regenerate_outputs, **dag_kwargs)
 
+    def publish(
+        self,
+        name: str,
+        description: str | None = None,
+        version: str | None = None,
+        continue_on_step_failure: bool = False,
+        **dag_kwargs: Any,
+    ) -> DAG:
+        """v1's `publish`: a DAG (dag_id = name) triggerable over REST under `/mlpipe/pipelines/<name>`.
+
+        `continue_on_step_failure=False` stops the run at the first failed step (Airflow's
+        fail-fast); True lets every step that does not depend on the failed one run.
+        """
+        from airflow_provider_mlpipe.translation import publish_pipeline
+
+        return publish_pipeline(self, name, description, version, continue_on_step_failure, **dag_kwargs)
+
     def to_task_group(
         self, group_id: str, regenerate_outputs: bool = False, **group_kwargs: Any
     ) -> TaskGroup:

@@ -1,0 +1,261 @@
+"""The `/mlpipe` FastAPI app: v1's published-pipeline REST contract on Airflow's own machinery.
+
+Every route authenticates with Airflow's bearer token (the API server's `/auth/token`) and
+asks Airflow's auth manager, exactly as Airflow's public API does: no token is 401, a user
+who may not do it is 403. Runs are created the way Airflow's own trigger endpoint does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, HTTPException, Request, status
+
+from airflow_provider_mlpipe.api.payload import (
+    PUBLISHED_TAG,
+    RUN_RECORD_KEY,
+    VERSION_TAG_PREFIX,
+    PayloadError,
+    check_submission,
+    v1_status,
+)
+
+try:  # the dependency is only importable inside an Airflow installation with the API server
+    from airflow.api_fastapi.core_api.security import GetUserDep
+except ImportError:  # pragma: no cover - documentation builds
+    GetUserDep = Any  # type: ignore[misc,assignment]
+
+
+def _authorize(user: Any, dag_id: str, method: str, run: bool) -> None:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    allowed = get_auth_manager().is_authorized_dag(
+        method=method,  # type: ignore[arg-type]
+        access_entity=DagAccessEntity.RUN if run else None,
+        details=DagDetails(id=dag_id),
+        user=user,
+    )
+    if not allowed:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"not allowed to {method} pipeline {dag_id!r}")
+
+
+def _published(session: Any, name: str | None = None) -> list[Any]:
+    """Published pipelines (DAGs tagged by `Pipeline.publish`), or the one called `name`."""
+    from airflow.models.dag import DagModel, DagTag
+    from sqlalchemy import select
+
+    query = select(DagModel).join(DagTag, DagTag.dag_id == DagModel.dag_id)
+    query = query.where(DagTag.name == PUBLISHED_TAG, ~DagModel.is_stale)
+    if name is not None:
+        query = query.where(DagModel.dag_id == name)
+    return list(session.scalars(query).unique())
+
+
+def _version(model: Any) -> str | None:
+    for tag in model.tags or []:
+        if tag.name.startswith(VERSION_TAG_PREFIX):
+            return tag.name[len(VERSION_TAG_PREFIX) :]
+    return None
+
+
+def _pipeline_json(model: Any, request: Request) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    return {
+        "Id": model.dag_id,
+        "Name": model.dag_id,
+        "Description": model.description,
+        "Version": _version(model),
+        "Status": "Disabled" if model.is_paused else "Active",
+        "Endpoint": f"{base}/pipelines/{model.dag_id}/submit",
+    }
+
+
+def _one_published(session: Any, name: str) -> Any:
+    found = _published(session, name)
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no published pipeline {name!r}")
+    return found[0]
+
+
+def _param_types(dag: Any) -> dict[str, Any]:
+    types = {}
+    for name, param in dag.params.items():
+        schema = (
+            getattr(param, "schema", None) or (param.get("schema") if isinstance(param, dict) else {}) or {}
+        )
+        types[name] = schema.get("type")
+    return types
+
+
+def create_app() -> FastAPI:
+    """The sub-application the plugin mounts under `/mlpipe` in `airflow api-server`."""
+    app = FastAPI(title="mlpipe published pipelines", description=__doc__)
+
+    @app.get("/pipelines")
+    def list_pipelines(request: Request, user: GetUserDep, active_only: bool = False) -> dict[str, Any]:
+        from airflow.api_fastapi.app import get_auth_manager
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            models = _published(session)
+            permitted = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
+            pipelines = [_pipeline_json(m, request) for m in models if m.dag_id in permitted]
+        if active_only:
+            pipelines = [p for p in pipelines if p["Status"] == "Active"]
+        return {"Pipelines": sorted(pipelines, key=lambda p: p["Name"])}
+
+    @app.post("/pipelines/{name}/submit")
+    def submit(
+        name: str, request: Request, user: GetUserDep, body: Annotated[Any, Body()] = None
+    ) -> dict[str, Any]:
+        from airflow.models.dagbag import DBDagBag
+        from airflow.utils.session import create_session
+        from airflow.utils.state import DagRunState
+        from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+        _authorize(user, name, "POST", run=True)
+        with create_session() as session:
+            model = _one_published(session, name)
+            if model.is_paused:
+                raise HTTPException(status.HTTP_409_CONFLICT, f"pipeline {name!r} is disabled")
+            dag = DBDagBag().get_latest_version_of_dag(name, session=session)
+            if dag is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no published pipeline {name!r}")
+            try:
+                submission = check_submission(body, _param_types(dag), name, _version(model))
+            except PayloadError as error:
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+            from airflow._shared.timezones import timezone
+
+            now = timezone.utcnow()
+            try:
+                run = dag.create_dagrun(
+                    run_id=dag.timetable.generate_run_id(
+                        run_type=DagRunType.MANUAL, run_after=now, data_interval=None
+                    ),
+                    logical_date=None,
+                    data_interval=None,
+                    run_after=now,
+                    conf=submission.conf,
+                    run_type=DagRunType.MANUAL,
+                    triggered_by=DagRunTriggeredByType.REST_API,
+                    triggering_user_name=user.get_name(),
+                    state=DagRunState.QUEUED,
+                    session=session,
+                )
+            except ValueError as error:  # includes Airflow's ParamValidationError
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+            if submission.note:
+                run.note = (submission.note, user.get_id())
+            session.flush()
+            return {
+                "Id": run.run_id,
+                "PipelineId": name,
+                "ExperimentName": submission.conf[RUN_RECORD_KEY]["experiment_name"],
+                "Status": v1_status(run.state),
+                "RunUrl": f"{str(request.base_url).rstrip('/')}/runs/{run.run_id}",
+            }
+
+    def set_paused(name: str, user: Any, paused: bool, request: Request) -> dict[str, Any]:
+        from airflow.utils.session import create_session
+
+        _authorize(user, name, "PUT", run=False)
+        with create_session() as session:
+            model = _one_published(session, name)
+            model.is_paused = paused
+            session.flush()
+            return _pipeline_json(model, request)
+
+    @app.post("/pipelines/{name}/enable")
+    def enable(name: str, request: Request, user: GetUserDep) -> dict[str, Any]:
+        return set_paused(name, user, False, request)
+
+    @app.post("/pipelines/{name}/disable")
+    def disable(name: str, request: Request, user: GetUserDep) -> dict[str, Any]:
+        return set_paused(name, user, True, request)
+
+    @app.get("/runs")
+    def list_runs(user: GetUserDep, experiment_name: str | None = None, limit: int = 100) -> dict[str, Any]:
+        from airflow.api_fastapi.app import get_auth_manager
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            permitted = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
+            names = [m.dag_id for m in _published(session) if m.dag_id in permitted]
+            query = (
+                select(DagRun).where(DagRun.dag_id.in_(names)).order_by(DagRun.id.desc()).limit(10 * limit)
+            )
+            runs = []
+            for run in session.scalars(query):
+                record = (run.conf or {}).get(RUN_RECORD_KEY) or {}
+                if experiment_name is None or record.get("experiment_name") == experiment_name:
+                    runs.append(_run_summary(run))
+            return {"Runs": runs[:limit]}
+
+    @app.get("/runs/{run_id}")
+    def get_run(run_id: str, user: GetUserDep) -> dict[str, Any]:
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            names = [m.dag_id for m in _published(session)]
+            run = session.scalars(
+                select(DagRun).where(DagRun.run_id == run_id, DagRun.dag_id.in_(names))
+            ).first()
+            if run is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r} of a published pipeline")
+            _authorize(user, run.dag_id, "GET", run=True)
+            return {**_run_summary(run), "Steps": _steps(session, run)}
+
+    return app
+
+
+def _run_summary(run: Any) -> dict[str, Any]:
+    record = (run.conf or {}).get(RUN_RECORD_KEY) or {}
+    return {
+        "Id": run.run_id,
+        "PipelineId": run.dag_id,
+        "Status": v1_status(run.state),
+        "ExperimentName": record.get("experiment_name"),
+        "Description": record.get("description"),
+        "Tags": record.get("tags") or {},
+        "PipelineVersion": record.get("pipeline_version"),
+        "ParameterAssignments": {k: v for k, v in (run.conf or {}).items() if k != RUN_RECORD_KEY},
+        "StartTime": run.start_date.isoformat() if run.start_date else None,
+        "EndTime": run.end_date.isoformat() if run.end_date else None,
+    }
+
+
+def _steps(session: Any, run: Any) -> list[dict[str, Any]]:
+    """Each step's status, reuse decision and outputs (from the step's XCom)."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    rows = session.scalars(
+        select(XComModel).where(
+            XComModel.dag_id == run.dag_id,
+            XComModel.run_id == run.run_id,
+            XComModel.key.in_(["return_value", "mlpipe_reuse"]),
+        )
+    )
+    values: dict[tuple[str, str], Any] = {}
+    for row in rows:
+        values[(row.task_id, row.key)] = XComModel.deserialize_value(row)
+    steps = []
+    for ti in sorted(run.get_task_instances(session=session), key=lambda t: t.task_id):
+        reuse = values.get((ti.task_id, "mlpipe_reuse")) or {}
+        steps.append(
+            {
+                "Name": ti.task_id,
+                "Status": v1_status(ti.state),
+                "Reused": reuse.get("decision") == "hit" if reuse else None,
+                "ReusedFrom": reuse.get("source"),
+                "ReuseReason": reuse.get("reason"),
+                "Outputs": values.get((ti.task_id, "return_value")) or {},
+            }
+        )
+    return steps

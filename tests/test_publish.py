@@ -1,0 +1,106 @@
+"""Publishing: the DAG a published pipeline becomes, and v1's submit payload rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_mlpipe import Pipeline, PipelineParameter, PythonScriptStep
+from airflow_provider_mlpipe.api.payload import PayloadError, check_submission, v1_status
+
+TYPES = {
+    "pipeline_arg": "integer",
+    "rate": ["number", "integer"],
+    "label": "string",
+    "flag": "boolean",
+    "regenerate_outputs": "boolean",
+}
+
+
+def test_publish_makes_a_tagged_fail_fast_dag_named_after_the_pipeline():
+    step = PythonScriptStep(
+        "conftest.py", name="s", source_directory=".", arguments=[PipelineParameter("pipeline_arg", 10)]
+    )
+    dag = Pipeline([step]).publish(
+        "My_Published_Pipeline", description="My Published Pipeline Description", version="1.0"
+    )
+    assert dag.dag_id == "My_Published_Pipeline"
+    assert {"mlpipe:published", "mlpipe:version:1.0"} <= set(dag.tags)
+    assert (
+        dag.doc_md == "My Published Pipeline Description"
+        and dag.dag_display_name == "My_Published_Pipeline (v1.0)"
+    )
+    assert dag.fail_fast is True
+    keep_going = Pipeline([step]).publish("Keep_Going", continue_on_step_failure=True)
+    assert keep_going.fail_fast is False
+
+
+def test_a_valid_submission_becomes_the_runs_conf():
+    body = {
+        "ExperimentName": "My_Pipeline",
+        "ParameterAssignments": {"pipeline_arg": 20, "rate": 1, "label": "x", "flag": False},
+        "Description": "nightly",
+        "Tags": {"team": "ml"},
+        "RunSource": "SDK",
+    }
+    submission = check_submission(body, TYPES, "p", "1.0")
+    assert submission.note == "nightly"
+    assert submission.conf == {
+        "pipeline_arg": 20,
+        "rate": 1,
+        "label": "x",
+        "flag": False,
+        "mlpipe": {
+            "experiment_name": "My_Pipeline",
+            "description": "nightly",
+            "tags": {"team": "ml"},
+            "run_source": "SDK",
+            "pipeline_version": "1.0",
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"ParameterAssignments": {}}, "ExperimentName is required"),
+        ({"ExperimentName": "e", "ParameterAssignments": {"nope": 1}}, "has no parameter 'nope'"),
+        (
+            {"ExperimentName": "e", "ParameterAssignments": {"pipeline_arg": "20"}},
+            "'pipeline_arg' must be of type integer",
+        ),
+        (
+            {"ExperimentName": "e", "ParameterAssignments": {"pipeline_arg": True}},
+            "'pipeline_arg' must be of type integer",
+        ),
+        ({"ExperimentName": "e", "ParameterAssignments": {"flag": 1}}, "'flag' must be of type boolean"),
+        (
+            {"ExperimentName": "e", "ParameterAssignments": {"label": "a\nb"}},
+            "'label' is a multi-line string",
+        ),
+        ({"ExperimentName": "e", "ParameterAssignments": []}, "ParameterAssignments must be an object"),
+        (
+            {
+                "ExperimentName": "e",
+                "DataPathAssignments": {"input": {"DataStoreName": "x", "RelativePath": "y"}},
+            },
+            "no DataPath parameter 'input'",
+        ),
+        ({"ExperimentName": "e", "Tags": {"a": 1}}, "Tags must be an object of string values"),
+        ({"ExperimentName": "e", "Extra": 1}, "unknown field(s) Extra"),
+        ("not an object", "must be a JSON object"),
+    ],
+)
+def test_bad_submissions_name_the_problem(body, message):
+    with pytest.raises(PayloadError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_submission(body, TYPES, "p", None)
+
+
+def test_v1_statuses():
+    assert [v1_status(s) for s in ("queued", "running", "success", "failed", "upstream_failed", None)] == [
+        "NotStarted",
+        "Running",
+        "Finished",
+        "Failed",
+        "Canceled",
+        "NotStarted",
+    ]
