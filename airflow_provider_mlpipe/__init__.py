@@ -28,6 +28,7 @@ _EXPORTS = {
     "WheelLibrary": "airflow_provider_mlpipe.authoring.databricks",
     "Pipeline": "airflow_provider_mlpipe.authoring.pipeline",
     "PipelineValidationError": "airflow_provider_mlpipe.authoring.errors",
+    "ScheduleRecurrence": "airflow_provider_mlpipe.authoring.schedule",
 }
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "PyPiLibrary",
     "PythonScriptStep",
     "RCranLibrary",
+    "ScheduleRecurrence",
     "WheelLibrary",
     "__version__",
 ]
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.datastore import Datastore
     from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
+    from airflow_provider_mlpipe.authoring.schedule import ScheduleRecurrence
     from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
     from airflow_provider_mlpipe.authoring.transfer import DataTransferStep
 

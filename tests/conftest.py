@@ -31,7 +31,12 @@ os.environ.update(
 for key in [k for k in os.environ if k.startswith(("AIRFLOW_CONN_", "AIRFLOW__MLPIPE__DEFAULT"))]:
     del os.environ[key]
 
-pytest_plugins = ["tests.services.azurite", "tests.services.databricks_standin", "tests.services.adla_standin"]
+pytest_plugins = [
+    "tests.services.azurite",
+    "tests.services.databricks_standin",
+    "tests.services.adla_standin",
+    "tests.services.airflow_deployment",
+]
 
 import pytest  # noqa: E402
 

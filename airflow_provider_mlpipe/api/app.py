@@ -44,8 +44,11 @@ def _published(session: Any, name: str | None = None) -> list[Any]:
     """Published pipelines (DAGs tagged by `Pipeline.publish`), or the one called `name`."""
     from airflow.models.dag import DagModel, DagTag
     from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
 
-    query = select(DagModel).join(DagTag, DagTag.dag_id == DagModel.dag_id)
+    query = (
+        select(DagModel).options(selectinload(DagModel.tags)).join(DagTag, DagTag.dag_id == DagModel.dag_id)
+    )
     query = query.where(DagTag.name == PUBLISHED_TAG, ~DagModel.is_stale)
     if name is not None:
         query = query.where(DagModel.dag_id == name)
@@ -59,8 +62,15 @@ def _version(model: Any) -> str | None:
     return None
 
 
-def _pipeline_json(model: Any, request: Request) -> dict[str, Any]:
+def _api_root(request: Request) -> str:
+    """This app's URL as the caller sees it (the api-server's base plus the /mlpipe mount)."""
+    root_path = request.scope.get("root_path", "")
     base = str(request.base_url).rstrip("/")
+    return base if base.endswith(root_path) else base + root_path
+
+
+def _pipeline_json(model: Any, request: Request) -> dict[str, Any]:
+    base = _api_root(request)
     return {
         "Id": model.dag_id,
         "Name": model.dag_id,
@@ -97,9 +107,10 @@ def create_app() -> FastAPI:
         from airflow.api_fastapi.app import get_auth_manager
         from airflow.utils.session import create_session
 
+        # Ask the auth manager first: it may use (and close) the same scoped DB session.
+        permitted = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
         with create_session() as session:
             models = _published(session)
-            permitted = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
             pipelines = [_pipeline_json(m, request) for m in models if m.dag_id in permitted]
         if active_only:
             pipelines = [p for p in pipelines if p["Status"] == "Active"]
@@ -154,7 +165,7 @@ def create_app() -> FastAPI:
                 "PipelineId": name,
                 "ExperimentName": submission.conf[RUN_RECORD_KEY]["experiment_name"],
                 "Status": v1_status(run.state),
-                "RunUrl": f"{str(request.base_url).rstrip('/')}/runs/{run.run_id}",
+                "RunUrl": f"{_api_root(request)}/runs/{run.run_id}",
             }
 
     def set_paused(name: str, user: Any, paused: bool, request: Request) -> dict[str, Any]:
@@ -182,8 +193,8 @@ def create_app() -> FastAPI:
         from airflow.utils.session import create_session
         from sqlalchemy import select
 
+        permitted = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
         with create_session() as session:
-            permitted = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
             names = [m.dag_id for m in _published(session) if m.dag_id in permitted]
             query = (
                 select(DagRun).where(DagRun.dag_id.in_(names)).order_by(DagRun.id.desc()).limit(10 * limit)
