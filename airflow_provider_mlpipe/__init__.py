@@ -29,6 +29,13 @@ _EXPORTS = {
     "Pipeline": "airflow_provider_mlpipe.authoring.pipeline",
     "PipelineValidationError": "airflow_provider_mlpipe.authoring.errors",
     "ScheduleRecurrence": "airflow_provider_mlpipe.authoring.schedule",
+    "Workspace": "airflow_provider_mlpipe.client",
+    "PublishedPipeline": "airflow_provider_mlpipe.client",
+    "Experiment": "airflow_provider_mlpipe.client",
+    "PipelineRun": "airflow_provider_mlpipe.client",
+    "StepRun": "airflow_provider_mlpipe.client",
+    "PipelineRunError": "airflow_provider_mlpipe.client",
+    "datastore_schedule": "airflow_provider_mlpipe.authoring.datastore_schedule",
 }
 
 __all__ = [
@@ -38,18 +45,25 @@ __all__ = [
     "DatabricksStep",
     "Datastore",
     "EggLibrary",
+    "Experiment",
     "JarLibrary",
     "MavenLibrary",
     "Pipeline",
     "PipelineData",
     "PipelineParameter",
+    "PipelineRun",
+    "PipelineRunError",
     "PipelineValidationError",
+    "PublishedPipeline",
     "PyPiLibrary",
     "PythonScriptStep",
     "RCranLibrary",
     "ScheduleRecurrence",
+    "StepRun",
     "WheelLibrary",
+    "Workspace",
     "__version__",
+    "datastore_schedule",
 ]
 
 if TYPE_CHECKING:
@@ -65,11 +79,20 @@ if TYPE_CHECKING:
         WheelLibrary,
     )
     from airflow_provider_mlpipe.authoring.datastore import Datastore
+    from airflow_provider_mlpipe.authoring.datastore_schedule import datastore_schedule
     from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
     from airflow_provider_mlpipe.authoring.schedule import ScheduleRecurrence
     from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
     from airflow_provider_mlpipe.authoring.transfer import DataTransferStep
+    from airflow_provider_mlpipe.client import (
+        Experiment,
+        PipelineRun,
+        PipelineRunError,
+        PublishedPipeline,
+        StepRun,
+        Workspace,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -49,6 +49,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_mlpipe.triggers.databricks",
                     "airflow_provider_mlpipe.triggers.adla",
+                    "airflow_provider_mlpipe.triggers.datastore_watch",
                 ],
             }
         ],

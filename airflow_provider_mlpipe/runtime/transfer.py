@@ -81,7 +81,8 @@ class TransferResult:
     """What one copy did: files written, their total size in bytes, and how the bytes moved.
 
     `method` is "server-side" (no content through the worker), "streamed", "upload",
-    "download", "local" or "relayed" (through a temporary folder, for other datastore kinds).
+    "download", "local" or "relayed" (through a temporary folder, for other datastore kinds);
+    "server-side+streamed" when the service stopped accepting server-side copies part way.
     """
 
     files: int
@@ -226,15 +227,22 @@ def _server_side(
         )
         return None
 
+    streamed = []
+
     def copy(job: _BlobJob) -> None:
         url = source_url(job.source)
-        if url is None:  # a user delegation key that was refused since the first blob
-            _stream_blob(source, destination, job)
-        else:
-            _server_copy(source, destination, job, url)
+        if url is not None:
+            try:
+                _server_copy(source, destination, job, url)
+                return
+            except _SourceRefused as refused:
+                log.warning("Copy of %s refused (%s): streaming it", source.uri(job.source), refused)
+        streamed.append(job)  # e.g. a user delegation key refused since the first blob
+        _stream_blob(source, destination, job)
 
     _run_parallel(copy, jobs[1:], MAX_FILE_WORKERS)
-    return TransferResult(len(jobs), sum(int(j.properties.size) for j in jobs), SERVER_SIDE)
+    method = f"{SERVER_SIDE}+{STREAMED}" if streamed else SERVER_SIDE
+    return TransferResult(len(jobs), sum(int(j.properties.size) for j in jobs), method)
 
 
 class _SourceRefused(Exception):

@@ -1,0 +1,78 @@
+"""`datastore_schedule`: v1's datastore-triggered `Schedule`, as an Airflow asset with a watcher.
+
+v1::
+
+    Schedule.create(ws, name="on-new-data", pipeline_id=..., experiment_name=...,
+                    datastore=store, path_on_datastore="incoming", polling_interval=5,
+                    data_path_parameter_name="input_path")
+
+Here::
+
+    pipeline.publish("on_new_data", schedule=[datastore_schedule(store, "incoming", polling_interval=5)])
+    # or pipeline.to_dag("on_new_data", schedule=[datastore_schedule(...)])
+
+The returned `airflow.sdk.Asset` carries an `AssetWatcher` running `DatastoreChangeTrigger` on the
+triggerer: each new or changed file under the path is one asset event whose ``extra`` is
+``{"from_trigger": True, "payload": {"datastore", "path_on_datastore", "identity", "change"}}``
+(existing files when the watch first starts fire nothing, as in v1). A DAG scheduled on the asset
+gets a run; its tasks find the file in ``context["triggering_asset_events"][asset][i].extra
+["payload"]["path_on_datastore"]``.
+
+Airflow 3.3 does not put an asset event into ``dag_run.conf`` / ``params``, so v1's
+``data_path_parameter_name`` is not set automatically; and when several events arrive before the
+scheduler creates the run, Airflow folds them into one run that lists them all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
+
+    from airflow_provider_mlpipe.authoring.datastore import Datastore
+
+#: URI scheme of the assets `datastore_schedule` returns.
+URI_SCHEME = "mlpipe"
+
+
+def datastore_schedule(
+    datastore: Datastore,
+    path_on_datastore: str,
+    polling_interval: float = 5,
+    name: str | None = None,
+) -> Asset:
+    """An asset updated once per new or changed file under `path_on_datastore` on `datastore`.
+
+    :param datastore: the `Datastore` to watch (`Datastore.default()` is resolved on the triggerer).
+    :param path_on_datastore: the folder (or single file) to watch, "" for the whole datastore.
+    :param polling_interval: minutes between two listings, like v1 (default 5; fractions allowed).
+    :param name: the asset's name; default its URI ``mlpipe://<datastore>/<path>``.
+    """
+    from airflow.sdk import Asset, AssetWatcher
+
+    from airflow_provider_mlpipe.authoring.datastore import Datastore
+    from airflow_provider_mlpipe.triggers.datastore_watch import DatastoreChangeTrigger
+
+    if not isinstance(datastore, Datastore):
+        raise TypeError(f"datastore_schedule: datastore must be a Datastore, got {datastore!r}")
+    if (
+        not isinstance(polling_interval, int | float)
+        or isinstance(polling_interval, bool)
+        or not polling_interval > 0
+    ):
+        raise ValueError(
+            f"datastore_schedule: polling_interval must be > 0 minutes, got {polling_interval!r}"
+        )
+    trigger = DatastoreChangeTrigger(
+        datastore=datastore.name,
+        path_on_datastore=path_on_datastore,
+        poll_interval=float(polling_interval) * 60.0,
+    )
+    uri = f"{URI_SCHEME}://{datastore.name or 'default'}/{trigger.path_on_datastore}"
+    asset_name = name or uri
+    return Asset(
+        name=asset_name,
+        uri=uri,
+        watchers=[AssetWatcher(name=f"{asset_name} watcher", trigger=trigger)],
+    )

@@ -1,0 +1,583 @@
+"""v1's notebook / CI API (`Workspace`, `PublishedPipeline`, `Experiment`, `PipelineRun`) over Airflow.
+
+Remote: a `Workspace` is an Airflow API server; published pipelines are listed, submitted,
+enabled and disabled through our `/mlpipe` REST API, and step logs come from Airflow's public
+API (`/api/v2/.../logs/{try_number}`)::
+
+    ws = Workspace.from_env()  # MLPIPE_AIRFLOW_URL + MLPIPE_AIRFLOW_TOKEN or _USERNAME/_PASSWORD
+    published = PublishedPipeline.get(ws, name="train")
+    run = published.submit(ws, "nightly", pipeline_parameters={"pipeline_arg": 20})
+    run.wait_for_completion(show_output=True)
+    run.find_step_run("train")[0].get_output_data("model").download("./model")
+
+Local: `Experiment("try").submit(Pipeline([...]))` runs a pipeline built in a notebook in this
+process with Airflow's `dag.test()` on the Airflow metadata DB of the current AIRFLOW_HOME
+(migrated first when it is not initialised yet); it returns when the run has ended.
+
+Downloading outputs (`PortDataReference.download`) reads the datastore from *this* machine:
+the client needs the datastore's Airflow connection (e.g. `AIRFLOW_CONN_<NAME>` in the
+environment), or, for the embedded default datastore `mlpipe_default`, the same folder as the
+deployment (`AIRFLOW__MLPIPE__EMBEDDED_ROOT`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+    from airflow_provider_mlpipe.authoring.pipeline import Pipeline
+
+#: v1 statuses a run or step does not leave.
+TERMINAL_STATUSES = frozenset({"Finished", "Failed", "Canceled"})
+DEFAULT_TIMEOUT = 30.0
+
+
+class PipelineRunError(ValueError):
+    """A run ended Failed, or the API refused a request (`status_code` and the server's `detail`)."""
+
+    def __init__(self, message: str, status_code: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.detail = detail if detail is not None else message
+
+
+class ApiError(PipelineRunError):
+    """The Airflow API server answered 4xx/5xx; `status_code` and `detail` are the server's."""
+
+
+# --------------------------------------------------------------------------- workspace
+
+
+class Workspace:
+    """Where the Airflow API server is, and how to authenticate to it.
+
+    With no `token`, one is fetched from `POST {url}/auth/token` with `username`/`password`
+    (and fetched again when it expires).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if not url:
+            raise ValueError("Workspace: url of the Airflow API server is required")
+        if token is None and username is None:
+            raise ValueError("Workspace: give a token, or a username and password")
+        self.url = url.rstrip("/")
+        self.username = username
+        self._password = password
+        self._token = token
+        self.timeout = timeout
+        self._http: httpx.Client | None = None
+
+    @classmethod
+    def from_env(cls) -> Workspace:
+        """From MLPIPE_AIRFLOW_URL and MLPIPE_AIRFLOW_TOKEN, or MLPIPE_AIRFLOW_USERNAME/_PASSWORD."""
+        url = os.environ.get("MLPIPE_AIRFLOW_URL")
+        if not url:
+            raise ValueError("Workspace.from_env: MLPIPE_AIRFLOW_URL is not set")
+        return cls(
+            url,
+            token=os.environ.get("MLPIPE_AIRFLOW_TOKEN") or None,
+            username=os.environ.get("MLPIPE_AIRFLOW_USERNAME") or None,
+            password=os.environ.get("MLPIPE_AIRFLOW_PASSWORD"),
+        )
+
+    def _client(self) -> httpx.Client:
+        import httpx
+
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=self.timeout)
+        return self._http
+
+    def get_token(self, refresh: bool = False) -> str:
+        """The bearer token (a JWT from `/auth/token` when username/password were given)."""
+        if self._token is None or (refresh and self.username is not None):
+            response = self._client().post(
+                "/auth/token", json={"username": self.username, "password": self._password or ""}
+            )
+            if response.status_code not in (200, 201):
+                raise ApiError(
+                    f"POST {self.url}/auth/token as {self.username!r}: {response.status_code} "
+                    f"{_detail(response)}",
+                    response.status_code,
+                    _detail(response),
+                )
+            self._token = response.json()["access_token"]
+        return self._token
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """An authenticated request; raises `ApiError` for any 4xx/5xx answer."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        for attempt in range(2):
+            headers["Authorization"] = f"Bearer {self.get_token(refresh=attempt > 0)}"
+            response = self._client().request(method, path, headers=headers, **kwargs)
+            if response.status_code != 401 or self.username is None:
+                break
+        if response.status_code >= 400:
+            detail = _detail(response)
+            raise ApiError(f"{method} {path}: {response.status_code} {detail}", response.status_code, detail)
+        return response
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.url!r})"
+
+
+def _detail(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:1000]
+    return body.get("detail", body) if isinstance(body, dict) else body
+
+
+# --------------------------------------------------------------------------- published pipelines
+
+
+class PublishedPipeline:
+    """A published pipeline (a DAG made by `Pipeline.publish`), as `/mlpipe/pipelines` lists it."""
+
+    def __init__(self, workspace: Workspace, record: dict[str, Any]) -> None:
+        self.workspace = workspace
+        self._update(record)
+
+    def _update(self, record: dict[str, Any]) -> None:
+        self.id: str = record["Id"]
+        self.name: str = record["Name"]
+        self.description: str | None = record.get("Description")
+        self.version: str | None = record.get("Version")
+        self.status: str = record.get("Status", "Active")
+        self.endpoint: str | None = record.get("Endpoint")
+
+    @classmethod
+    def list(cls, workspace: Workspace, active_only: bool = True) -> list[PublishedPipeline]:
+        """Published pipelines the user may see; only Active ones unless `active_only=False`."""
+        answer = workspace.request("GET", "/mlpipe/pipelines", params={"active_only": active_only}).json()
+        return [cls(workspace, record) for record in answer["Pipelines"]]
+
+    @classmethod
+    def get(cls, workspace: Workspace, id: str | None = None, name: str | None = None) -> PublishedPipeline:  # noqa: A002
+        """The published pipeline `id` (v1) or `name` (the same thing here: the DAG id)."""
+        wanted = id or name
+        if not wanted:
+            raise ValueError("PublishedPipeline.get: give id or name")
+        for pipeline in cls.list(workspace, active_only=False):
+            if wanted in (pipeline.id, pipeline.name):
+                return pipeline
+        raise ApiError(f"no published pipeline {wanted!r} in {workspace.url}", 404, "not found")
+
+    def submit(
+        self,
+        workspace: Workspace | str | None = None,
+        experiment_name: str | None = None,
+        pipeline_parameters: dict[str, Any] | None = None,
+        *,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        regenerate_outputs: bool = False,
+    ) -> PipelineRun:
+        """Start a run (v1: `submit(workspace, experiment_name, pipeline_parameters)`)."""
+        if isinstance(workspace, str):  # submit("experiment", {...})
+            workspace, experiment_name, pipeline_parameters = None, workspace, experiment_name  # type: ignore[assignment]
+        workspace = workspace or self.workspace
+        if not experiment_name:
+            raise ValueError("PublishedPipeline.submit: experiment_name is required")
+        assignments = dict(pipeline_parameters or {})
+        if regenerate_outputs:
+            assignments["regenerate_outputs"] = True
+        body: dict[str, Any] = {"ExperimentName": experiment_name, "ParameterAssignments": assignments}
+        if description is not None:
+            body["Description"] = description
+        if tags:
+            body["Tags"] = tags
+        answer = workspace.request("POST", f"/mlpipe/pipelines/{self.name}/submit", json=body).json()
+        return PipelineRun(workspace, answer["Id"], pipeline_id=answer.get("PipelineId", self.name))
+
+    def _set(self, action: str) -> None:
+        self._update(self.workspace.request("POST", f"/mlpipe/pipelines/{self.name}/{action}").json())
+
+    def enable(self) -> None:
+        """Let the pipeline be submitted again (unpauses its DAG)."""
+        self._set("enable")
+
+    def disable(self) -> None:
+        """Refuse submissions (409) and pause the DAG's schedule."""
+        self._set("disable")
+
+    def __repr__(self) -> str:
+        return f"PublishedPipeline(name={self.name!r}, version={self.version!r}, status={self.status!r})"
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+class Experiment:
+    """v1's `Experiment(workspace, name)`; `Experiment(name)` for local runs only."""
+
+    def __init__(self, workspace: Workspace | str | None = None, name: str | None = None) -> None:
+        if name is None and isinstance(workspace, str):
+            workspace, name = None, workspace
+        if not name or not isinstance(name, str):
+            raise ValueError("Experiment: name is required")
+        self.workspace = workspace
+        self.name = name
+
+    def submit(
+        self,
+        config: PublishedPipeline | Pipeline,
+        pipeline_parameters: dict[str, Any] | None = None,
+        regenerate_outputs: bool = False,
+        **kwargs: Any,
+    ) -> PipelineRun:
+        """Run a `PublishedPipeline` remotely, or a notebook's `Pipeline` locally (in this process)."""
+        from airflow_provider_mlpipe.authoring.pipeline import Pipeline
+
+        if isinstance(config, PublishedPipeline):
+            return config.submit(
+                self.workspace or config.workspace,
+                self.name,
+                pipeline_parameters,
+                regenerate_outputs=regenerate_outputs,
+                **kwargs,
+            )
+        if isinstance(config, Pipeline):
+            return _run_locally(self.name, config, pipeline_parameters, regenerate_outputs, **kwargs)
+        raise TypeError(f"Experiment.submit: expected a Pipeline or PublishedPipeline, got {config!r}")
+
+    def get_runs(self, limit: int = 100) -> list[PipelineRun]:
+        """This experiment's runs of published pipelines, newest first (remote only)."""
+        if self.workspace is None:
+            raise ValueError("Experiment.get_runs needs a workspace")
+        answer = self.workspace.request(
+            "GET", "/mlpipe/runs", params={"experiment_name": self.name, "limit": limit}
+        ).json()
+        return [PipelineRun(self.workspace, r["Id"], pipeline_id=r.get("PipelineId")) for r in answer["Runs"]]
+
+    def __repr__(self) -> str:
+        return f"Experiment({self.name!r})"
+
+
+def local_dag_id(experiment_name: str) -> str:
+    """The DAG id a local run of `experiment_name` uses."""
+    return "mlpipe_experiment_" + re.sub(r"[^A-Za-z0-9_.-]", "_", experiment_name)
+
+
+def ensure_airflow_db() -> None:
+    """Migrate the metadata DB of the current AIRFLOW_HOME when it has no Airflow tables yet."""
+    from airflow import settings
+    from sqlalchemy import inspect
+
+    if settings.engine is None:
+        settings.configure_orm()
+    if inspect(settings.engine).has_table("dag_version"):
+        return
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run(
+        [str(airflow if airflow.exists() else "airflow"), "db", "migrate"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{result.stdout}\n{result.stderr}")
+
+
+def _register_dag(dag: Any) -> None:
+    """Write a DAG that lives in no bundle to the metadata DB, as the dag-processor would.
+
+    `dag.test()` needs the DAG's DagModel/DagVersion/serialized rows; it only re-parses
+    bundles, so a DAG built in a notebook is registered under the `dags-folder` bundle here.
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.collection import update_dag_parsing_results_in_db
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG
+    from airflow.utils.session import create_session
+
+    manager = DagBundlesManager()
+    with create_session() as session:
+        manager.sync_bundles_to_db(session=session)
+    names = [bundle.name for bundle in manager.get_all_dag_bundles()]
+    bundle = "dags-folder" if "dags-folder" in names else names[0]
+    with create_session() as session:
+        update_dag_parsing_results_in_db(
+            bundle, None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
+        )
+
+
+def _run_locally(
+    experiment: str,
+    pipeline: Pipeline,
+    pipeline_parameters: dict[str, Any] | None,
+    regenerate_outputs: bool,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> PipelineRun:
+    from airflow_provider_mlpipe.api.payload import RUN_RECORD_KEY, PayloadError, check_submission
+
+    dag_id = local_dag_id(experiment)
+    dag = pipeline.to_dag(dag_id)
+    assignments = dict(pipeline_parameters or {})
+    if regenerate_outputs:
+        assignments["regenerate_outputs"] = True
+    types = {name: (param.schema or {}).get("type") for name, param in dag.params.items()}
+    try:
+        submission = check_submission(
+            {
+                "ExperimentName": experiment,
+                "ParameterAssignments": assignments,
+                "Description": description,
+                "Tags": tags,
+                "RunSource": "SDK",
+            },
+            types,
+            dag_id,
+            None,
+        )
+    except PayloadError as error:
+        raise PipelineRunError(str(error), None, str(error)) from None
+    submission.conf[RUN_RECORD_KEY]["local"] = True
+    ensure_airflow_db()
+    _register_dag(dag)
+    dag_run = dag.test(run_conf=submission.conf)
+    return PipelineRun(None, dag_run.run_id, pipeline_id=dag_id)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+class PortDataReference:
+    """One output of a step run (v1's `PortDataReference`): where it is, and `download`."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.name: str = record.get("output_name", "")
+        self.datastore_name: str = record["datastore"]
+        self.path_on_datastore: str = record["path_on_datastore"]
+        self.uri: str | None = record.get("uri")
+
+    def download(self, local_path: str | Path, overwrite: bool = False, show_progress: bool = True) -> str:
+        """Copy the output to `local_path/<path_on_datastore>`; returns that path.
+
+        Files already there are kept unless `overwrite`. The datastore is resolved on this
+        machine (its Airflow connection, or the embedded folder for `mlpipe_default`).
+        """
+        from airflow_provider_mlpipe.authoring.datastore import Datastore
+
+        target = Path(local_path) / self.path_on_datastore
+        with tempfile.TemporaryDirectory(prefix="mlpipe-download-") as staging:
+            Datastore(self.datastore_name).download(
+                staging, prefix=self.path_on_datastore, show_progress=show_progress
+            )
+            staged = Path(staging) / self.path_on_datastore
+            files = [staged] if staged.is_file() else [p for p in staged.rglob("*") if p.is_file()]
+            for file in files:
+                destination = target if staged.is_file() else target / file.relative_to(staged)
+                if destination.exists() and not overwrite:
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, destination)
+        return str(target)
+
+    def __repr__(self) -> str:
+        return f"PortDataReference({self.name!r}, {self.uri or self.path_on_datastore!r})"
+
+
+class StepRun:
+    """One step of a pipeline run (one Airflow task instance)."""
+
+    def __init__(self, run: PipelineRun, record: dict[str, Any]) -> None:
+        self.run = run
+        self.name: str = record["Name"]
+        self.status: str = record["Status"]
+        self.reused: bool | None = record.get("Reused")
+        self.reused_from: dict[str, Any] | None = record.get("ReusedFrom")
+        self.outputs: dict[str, dict[str, Any]] = record.get("Outputs") or {}
+
+    def get_status(self) -> str:
+        return self.status
+
+    def get_output_data(self, name: str) -> PortDataReference:
+        """The output called `name` (a `PipelineData` name); KeyError lists the known ones."""
+        if name not in self.outputs:
+            raise KeyError(f"step {self.name!r} has no output {name!r} (outputs: {sorted(self.outputs)})")
+        return PortDataReference(self.outputs[name])
+
+    def get_metrics(self) -> dict[str, Any]:
+        """`metrics.json` of the step's outputs merged (empty when there is none)."""
+        import json
+
+        from airflow_provider_mlpipe.authoring.datastore import Datastore
+        from airflow_provider_mlpipe.hooks.datastore import join_datastore_path
+
+        metrics: dict[str, Any] = {}
+        for record in self.outputs.values():
+            path = record["path_on_datastore"]
+            candidate = path if path.endswith("metrics.json") else join_datastore_path(path, "metrics.json")
+            data = Datastore(record["datastore"]).client().read_bytes(candidate)
+            if data:
+                metrics.update(json.loads(data))
+        return metrics
+
+    def get_log(self) -> str:
+        """The step's log text (remote runs; empty for local runs, whose logs went to the console)."""
+        return self.run._step_log(self.name)
+
+    def __repr__(self) -> str:
+        return f"StepRun({self.name!r}, status={self.status!r}, reused={self.reused!r})"
+
+
+class PipelineRun:
+    """A run of a pipeline: remote (through `workspace`) or local (workspace None, this DB).
+
+    `PipelineRun(workspace_or_experiment, run_id)` re-attaches to a remote run.
+    """
+
+    def __init__(self, workspace: Workspace | Experiment | None, run_id: str, pipeline_id: str | None = None):
+        if isinstance(workspace, Experiment):
+            workspace = workspace.workspace
+        self.workspace = workspace
+        self.id = run_id
+        self.pipeline_id = pipeline_id
+        self._details: dict[str, Any] | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.workspace is None
+
+    def _refresh(self) -> dict[str, Any]:
+        if self.workspace is not None:
+            self._details = self.workspace.request("GET", f"/mlpipe/runs/{self.id}").json()
+        else:
+            self._details = _local_details(self.id, self.pipeline_id)
+        self.pipeline_id = self._details.get("PipelineId", self.pipeline_id)
+        return self._details
+
+    def get_details(self) -> dict[str, Any]:
+        """The run as `/mlpipe/runs/{id}` returns it (status, parameters, experiment, steps)."""
+        return self._refresh()
+
+    def get_status(self) -> str:
+        """v1's status: NotStarted, Running, Finished, Failed or Canceled."""
+        return self._refresh()["Status"]
+
+    def get_steps(self) -> list[StepRun]:
+        return [StepRun(self, step) for step in self._refresh()["Steps"]]
+
+    def find_step_run(self, name: str) -> list[StepRun]:
+        """The step runs called `name` (a list, as in v1)."""
+        return [step for step in self.get_steps() if step.name == name]
+
+    def wait_for_completion(
+        self,
+        show_output: bool = True,
+        timeout_seconds: float | None = None,
+        raise_on_error: bool = True,
+        poll_interval: float = 1.0,
+    ) -> str:
+        """Poll until the run ends; print each step (status, reuse, log) as it finishes.
+
+        Returns the final status; raises `PipelineRunError` when it is Failed and
+        `raise_on_error`, `TimeoutError` after `timeout_seconds`.
+        """
+        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        shown: set[str] = set()
+        if show_output:
+            print(f"PipelineRunId: {self.id}\nPipeline: {self.pipeline_id}")
+        while True:
+            details = self._refresh()
+            status = details["Status"]
+            if show_output:
+                for step in details["Steps"]:
+                    if step["Status"] in TERMINAL_STATUSES and step["Name"] not in shown:
+                        shown.add(step["Name"])
+                        self._print_step(step)
+            if status in TERMINAL_STATUSES:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {self.id} still {status} after {timeout_seconds} s")
+            time.sleep(poll_interval)
+        if show_output:
+            print(f"PipelineRun {self.id} Status: {status}")
+        if status == "Failed" and raise_on_error:
+            failed = [s["Name"] for s in details["Steps"] if s["Status"] == "Failed"]
+            raise PipelineRunError(
+                f"pipeline run {self.id} of {self.pipeline_id} failed; failed step(s): {failed}"
+            )
+        return status
+
+    def _print_step(self, step: dict[str, Any]) -> None:
+        reuse = "reused" if step.get("Reused") else "ran" if step.get("Reused") is False else "n/a"
+        print(f"StepRun({step['Name']}) Status: {step['Status']}, Reuse: {reuse}")
+        text = self._step_log(step["Name"])
+        if text:
+            print(text.rstrip("\n"))
+        print()
+
+    def _step_log(self, task_id: str) -> str:
+        if self.workspace is None:
+            return ""
+        base = f"/api/v2/dags/{self.pipeline_id}/dagRuns/{self.id}/taskInstances/{task_id}"
+        try_number = self.workspace.request("GET", base).json().get("try_number") or 0
+        if try_number < 1:
+            return ""
+        answer = self.workspace.request(
+            "GET",
+            f"{base}/logs/{try_number}",
+            params={"full_content": True},
+            headers={"Accept": "application/json"},
+        ).json()
+        return "\n".join(_log_line(line) for line in answer.get("content") or [] if _log_line(line))
+
+    def __repr__(self) -> str:
+        where = "local" if self.is_local else self.workspace.url  # type: ignore[union-attr]
+        return f"PipelineRun({self.id!r}, pipeline={self.pipeline_id!r}, {where})"
+
+
+def _log_line(line: Any) -> str:
+    """One structured log message as text (`[time] LEVEL - event`); group markers are dropped."""
+    if isinstance(line, str):
+        return line
+    event = str(line.get("event", ""))
+    if event.startswith(("::group::", "::endgroup::")):
+        return ""
+    level = line.get("level")
+    stamp = line.get("timestamp")
+    return " ".join(
+        p for p in (f"[{stamp}]" if stamp else "", f"{level.upper()} -" if level else "", event) if p
+    )
+
+
+def _local_details(run_id: str, dag_id: str | None) -> dict[str, Any]:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_mlpipe.api.app import _run_summary, _steps
+
+    with create_session() as session:
+        query = select(DagRun).where(DagRun.run_id == run_id)
+        if dag_id is not None:
+            query = query.where(DagRun.dag_id == dag_id)
+        run = session.scalars(query).first()
+        if run is None:
+            raise PipelineRunError(f"no local run {run_id!r}", 404)
+        return {**_run_summary(run), "Steps": _steps(session, run)}

@@ -1,0 +1,183 @@
+"""v1's notebook API (`airflow_provider_mlpipe.client`) against a real Airflow deployment, and locally."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_mlpipe import (
+    Experiment,
+    Pipeline,
+    PipelineData,
+    PipelineRunError,
+    PublishedPipeline,
+    PythonScriptStep,
+    Workspace,
+)
+from airflow_provider_mlpipe.client import ApiError
+
+pytestmark = [pytest.mark.integration, pytest.mark.deployment]
+
+PIPELINE = "mlpipe_client_published"
+FAILING = "mlpipe_client_failing"
+
+DAG_FILE = f"""
+from airflow_provider_mlpipe import Pipeline, PipelineData, PipelineParameter, PythonScriptStep
+
+data = PipelineData("data")
+prepare = PythonScriptStep(
+    "prepare.py", name="prepare", arguments=["--n", PipelineParameter("n", 2), "--out", data],
+    outputs=[data], source_directory="{PIPELINE}_src",
+)
+report = PipelineData("report")
+train = PythonScriptStep(
+    "train.py", name="train", arguments=["--data", data, "--out", report], inputs=[data],
+    outputs=[report], source_directory="{PIPELINE}_src",
+)
+dag = Pipeline([train]).publish("{PIPELINE}", description="client test pipeline", version="2.0")
+"""
+
+PREPARE = """
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--n", type=int)
+parser.add_argument("--out")
+args = parser.parse_args()
+os.makedirs(args.out, exist_ok=True)
+with open(os.path.join(args.out, "numbers.txt"), "w") as handle:
+    handle.write(",".join(str(i) for i in range(args.n)))
+print(f"prepare wrote {args.n} numbers")
+"""
+
+TRAIN = """
+import argparse, json, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--data")
+parser.add_argument("--out")
+args = parser.parse_args()
+numbers = [int(x) for x in open(os.path.join(args.data, "numbers.txt")).read().split(",")]
+os.makedirs(args.out, exist_ok=True)
+json.dump({"total": sum(numbers)}, open(os.path.join(args.out, "metrics.json"), "w"))
+print(f"train total is {sum(numbers)}")
+"""
+
+FAILING_DAG = f"""
+from airflow_provider_mlpipe import Pipeline, PythonScriptStep
+
+step = PythonScriptStep("boom.py", name="boom", source_directory="{FAILING}_src")
+dag = Pipeline([step]).publish("{FAILING}")
+"""
+
+BOOM = """
+import sys
+print("about to fail")
+sys.exit(3)
+"""
+
+
+@pytest.fixture(scope="module")
+def deployment(airflow_deployment):
+    airflow_deployment.write_dag(PIPELINE, DAG_FILE, {"prepare.py": PREPARE, "train.py": TRAIN})
+    airflow_deployment.write_dag(FAILING, FAILING_DAG, {"boom.py": BOOM})
+    airflow_deployment.wait_for_dag(PIPELINE, timeout=120)
+    airflow_deployment.wait_for_dag(FAILING, timeout=120)
+    return airflow_deployment
+
+
+@pytest.fixture
+def workspace(deployment, monkeypatch):
+    # The client downloads outputs of the embedded datastore from the deployment's folder.
+    monkeypatch.setenv("AIRFLOW__MLPIPE__EMBEDDED_ROOT", deployment.env["AIRFLOW__MLPIPE__EMBEDDED_ROOT"])
+    monkeypatch.setenv("MLPIPE_AIRFLOW_URL", deployment.url)
+    monkeypatch.setenv("MLPIPE_AIRFLOW_USERNAME", "admin")
+    monkeypatch.setenv("MLPIPE_AIRFLOW_PASSWORD", "admin")
+    monkeypatch.delenv("MLPIPE_AIRFLOW_TOKEN", raising=False)
+    ws = Workspace.from_env()
+    yield ws
+    ws.close()
+
+
+def test_list_get_submit_wait_and_download(workspace, tmp_path, capsys):
+    names = [p.name for p in PublishedPipeline.list(workspace)]
+    assert PIPELINE in names and FAILING in names
+    published = PublishedPipeline.get(workspace, id=PIPELINE)
+    assert (published.name, published.version, published.status) == (PIPELINE, "2.0", "Active")
+    assert published.description == "client test pipeline"
+    assert published.endpoint.endswith(f"/mlpipe/pipelines/{PIPELINE}/submit")
+
+    run = published.submit(workspace, experiment_name="client_exp", pipeline_parameters={"n": 5})
+    assert run.wait_for_completion(show_output=True, timeout_seconds=120) == "Finished"
+    printed = capsys.readouterr().out
+    assert "StepRun(prepare) Status: Finished, Reuse: ran" in printed
+    assert "prepare wrote 5 numbers" in printed and "train total is 10" in printed
+    assert run.get_status() == "Finished"
+    assert sorted(step.name for step in run.get_steps()) == ["prepare", "train"]
+
+    [prepare] = run.find_step_run("prepare")
+    assert prepare.status == "Finished" and prepare.reused is False
+    output = prepare.get_output_data("data")
+    assert output.datastore_name == "mlpipe_default" and output.path_on_datastore
+    local = Path(output.download(tmp_path, show_progress=False))
+    assert (local / "numbers.txt").read_text() == "0,1,2,3,4"
+    [train] = run.find_step_run("train")
+    assert train.get_metrics() == {"total": 10}
+    assert prepare.get_metrics() == {}
+    assert run.find_step_run("nope") == []
+    with pytest.raises(KeyError, match="no output 'nope'"):
+        prepare.get_output_data("nope")
+
+    assert [r.id for r in Experiment(workspace, "client_exp").get_runs()] == [run.id]
+
+
+def test_experiment_submit_bad_parameter_and_disable(workspace):
+    published = PublishedPipeline.get(workspace, name=PIPELINE)
+    with pytest.raises(PipelineRunError) as error:
+        Experiment(workspace, "client_bad").submit(published, pipeline_parameters={"nope": 1})
+    assert error.value.status_code == 400 and "no parameter 'nope'" in error.value.detail
+    with pytest.raises(ApiError) as error:
+        PublishedPipeline.get(workspace, name="no_such_pipeline")
+    assert error.value.status_code == 404
+
+    published.disable()
+    try:
+        assert published.status == "Disabled"
+        assert PIPELINE not in [p.name for p in PublishedPipeline.list(workspace)]
+        with pytest.raises(PipelineRunError) as error:
+            published.submit(workspace, "client_exp")
+        assert error.value.status_code == 409 and "disabled" in error.value.detail
+    finally:
+        published.enable()
+    assert published.status == "Active"
+
+
+def test_failed_run_raises(workspace, capsys):
+    run = Experiment(workspace, "client_fail").submit(PublishedPipeline.get(workspace, name=FAILING))
+    with pytest.raises(PipelineRunError, match="failed step"):
+        run.wait_for_completion(show_output=True, timeout_seconds=120)
+    assert "about to fail" in capsys.readouterr().out
+    assert run.get_status() == "Failed"
+    assert run.wait_for_completion(show_output=False, raise_on_error=False) == "Failed"
+
+
+def test_local_experiment_runs_a_notebook_pipeline_in_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__MLPIPE__EMBEDDED_ROOT", str(tmp_path / "datastore"))
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "prepare.py").write_text(textwrap.dedent(PREPARE))
+    data = PipelineData("data")
+    step = PythonScriptStep(
+        "prepare.py",
+        name="prepare",
+        arguments=["--n", 3, "--out", data],
+        outputs=[data],
+        source_directory=str(source),
+    )
+    run = Experiment("local").submit(Pipeline([step]))
+    assert run.is_local and run.get_status() == "Finished"
+    assert run.wait_for_completion(show_output=False) == "Finished"
+    [prepare] = run.find_step_run("prepare")
+    assert prepare.status == "Finished"
+    local = Path(prepare.get_output_data("data").download(tmp_path / "out", show_progress=False))
+    assert (local / "numbers.txt").read_text() == "0,1,2"
