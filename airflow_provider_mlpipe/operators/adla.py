@@ -8,7 +8,6 @@ here or, when deferrable, by `AdlaJobTrigger` on the triggerer.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_mlpipe.links import ADLA_JOB_ID_KEY, ADLA_JOB_URL_KEY, AdlaJobLink, ReusedFromLink
-from airflow_provider_mlpipe.operators.base import PipelineStepOperator
+from airflow_provider_mlpipe.operators.remote import RemoteStepOperator
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.hooks.adla import AdlaHook
@@ -25,22 +24,15 @@ if TYPE_CHECKING:
 
 #: Bump when the same inputs would make this operator produce different outputs (it resets reuse).
 SEMANTICS_VERSION = 1
-#: XCom key holding the reuse key of a deferred job until the task resumes.
-PENDING_REUSE_KEY = "mlpipe_pending_reuse"
 
 
-def _poll_seconds(configured: float | None) -> float:
-    from airflow.configuration import conf
-
-    return configured or conf.getfloat("mlpipe", "adla_poll_seconds", fallback=10.0)
-
-
-class AdlaStepOperator(PipelineStepOperator):
+class AdlaStepOperator(RemoteStepOperator):
     """Submit a step's U-SQL job, wait for it (here or deferred), hand on its outputs."""
 
     template_fields: Sequence[str] = ()
     operator_extra_links = (AdlaJobLink(), ReusedFromLink())
     ui_color = "#e0e7ff"
+    poll_option = "adla_poll_seconds"
 
     def __init__(
         self,
@@ -49,8 +41,6 @@ class AdlaStepOperator(PipelineStepOperator):
         usql_spec: dict[str, Any],
         adla_conn_id: str = "adla_default",
         source_directory: str | None = None,
-        deferrable: bool | None = None,
-        poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -58,12 +48,6 @@ class AdlaStepOperator(PipelineStepOperator):
         self.usql_spec = usql_spec
         self.adla_conn_id = adla_conn_id
         self.source_directory = source_directory
-        if deferrable is None:
-            from airflow.configuration import conf
-
-            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
         self._job_id: str | None = None
         #: The job's page (read by the "ADLA job" link).
         self.job_url: str | None = None
@@ -102,21 +86,17 @@ class AdlaStepOperator(PipelineStepOperator):
         ti.xcom_push(key=ADLA_JOB_ID_KEY, value=self._job_id)
         ti.xcom_push(key=ADLA_JOB_URL_KEY, value=self.job_url)
         self.log.info("Step %r: ADLA job %s: %s", self.step_name, self._job_id, self.job_url)
-        resume = {"key": [[c.name, c.digest, c.detail] for c in key.components], "reason": decision.reason}
-        if self.deferrable:
-            from airflow_provider_mlpipe.triggers.adla import AdlaJobTrigger
+        from airflow_provider_mlpipe.triggers.adla import AdlaJobTrigger
 
-            ti.xcom_push(key=PENDING_REUSE_KEY, value=resume)
-            poll = _poll_seconds(self.poll_interval)
-            self.defer(
-                trigger=AdlaJobTrigger(self._job_id, self.adla_conn_id, poll), method_name="execute_complete"
-            )
-        return self._complete(context, self._wait(hook, self._job_id), resume)
-
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """Resume after the trigger fired: the job ended (the event holds its result and errors)."""
-        ti = context["ti"]
-        return self._complete(context, event, ti.xcom_pull(task_ids=ti.task_id, key=PENDING_REUSE_KEY))
+        job_id = self._job_id
+        return self.wait_for(
+            context,
+            key,
+            decision,
+            AdlaJobTrigger(job_id, self.adla_conn_id, self.poll_seconds()),
+            lambda: hook.get_job_state(job_id),
+            lambda state: state["state"] == "Ended",
+        )
 
     def on_kill(self) -> None:
         if self._job_id is not None:
@@ -128,27 +108,8 @@ class AdlaStepOperator(PipelineStepOperator):
 
         return AdlaHook(self.adla_conn_id)
 
-    def _wait(self, hook: AdlaHook, job_id: str) -> dict[str, Any]:
-        while True:
-            state = hook.get_job_state(job_id)
-            if state["state"] == "Ended":
-                return state
-            self.log.info("ADLA job %s is %s", job_id, state["state"])
-            time.sleep(_poll_seconds(self.poll_interval))
-
-    def _complete(
-        self, context: Any, state: dict[str, Any], resume: dict[str, Any]
-    ) -> dict[str, dict[str, Any]]:
-        """Fail with the job's errors, or publish the outputs' records and the reuse entry."""
-        from airflow_provider_mlpipe.hooks.reuse_cache import (
-            KeyComponent,
-            ReuseCacheHook,
-            ReuseKey,
-            reuse_datastore_name,
-        )
-        from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
-
-        ti = context["ti"]
+    def check_success(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Fail with each of the job's error messages (id, line, message) unless it succeeded."""
         job_id = state["job_id"]
         self.job_url = self.job_url or self._hook().job_url(job_id)
         if state.get("result") != "Succeeded":
@@ -160,20 +121,7 @@ class AdlaStepOperator(PipelineStepOperator):
                 f"step {self.step_name!r}: ADLA job {job_id} ended {state.get('result')}"
                 + (f":\n{errors}" if errors else "")
             )
-        data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
-        try:
-            records = {
-                spec["name"]: data.written_output(spec, ti.dag_id, ti.run_id, ti.task_id)
-                for spec in self.outputs
-            }
-            outputs_on = data.output_datastore(self.outputs[0]) if self.outputs else None
-        except StepDataError as error:
-            raise AirflowException(str(error)) from error
-        key = ReuseKey(tuple(KeyComponent(*c) for c in resume["key"]))
-        cache = ReuseCacheHook(reuse_datastore_name(outputs_on))
-        return self.record(
-            ti, cache, key, records, {"adla": {"job_id": job_id, "url": self.job_url}}, resume["reason"]
-        )
+        return {"adla": {"job_id": job_id, "url": self.job_url}}
 
     def _bound_params(self, params: Any) -> dict[str, str]:
         bound = {}

@@ -9,7 +9,6 @@ script arguments `--<name> <uri>`.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from airflow_provider_mlpipe.links import (
     DatabricksRunLink,
     ReusedFromLink,
 )
-from airflow_provider_mlpipe.operators.base import PipelineStepOperator
+from airflow_provider_mlpipe.operators.remote import RemoteStepOperator
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
@@ -31,29 +30,15 @@ if TYPE_CHECKING:
 
 #: Bump when the same inputs would make this operator produce different outputs (it resets reuse).
 SEMANTICS_VERSION = 1
-#: XCom key holding the reuse key of a deferred run until the task resumes.
-PENDING_REUSE_KEY = "mlpipe_pending_reuse"
 
 
-def _default_deferrable() -> bool:
-    from airflow.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
-
-
-def _poll_seconds(configured: float | None) -> float:
-    """The step's poll interval, else `[mlpipe] databricks_poll_seconds` (read when the task runs)."""
-    from airflow.configuration import conf
-
-    return configured or conf.getfloat("mlpipe", "databricks_poll_seconds", fallback=10.0)
-
-
-class DatabricksStepOperator(PipelineStepOperator):
+class DatabricksStepOperator(RemoteStepOperator):
     """Submit a step's Databricks run, wait for it (here or deferred), hand on its outputs."""
 
     template_fields: Sequence[str] = ()
     operator_extra_links = (DatabricksRunLink(), ReusedFromLink())
     ui_color = "#fde7d8"
+    poll_option = "databricks_poll_seconds"
 
     def __init__(
         self,
@@ -65,8 +50,6 @@ class DatabricksStepOperator(PipelineStepOperator):
         timeout_seconds: int | None = None,
         databricks_conn_id: str = "databricks_default",
         source_directory: str | None = None,
-        deferrable: bool | None = None,
-        poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -77,8 +60,6 @@ class DatabricksStepOperator(PipelineStepOperator):
         self.timeout_seconds = timeout_seconds
         self.databricks_conn_id = databricks_conn_id
         self.source_directory = source_directory
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = poll_interval
         self._run_id: int | None = None
         #: The run's page in the workspace (read by the "Databricks run" link).
         self.run_page_url: str | None = None
@@ -105,23 +86,17 @@ class DatabricksStepOperator(PipelineStepOperator):
         self.run_page_url = state["run_page_url"]
         ti.xcom_push(key=DATABRICKS_RUN_PAGE_URL_KEY, value=self.run_page_url)
         self.log.info("Step %r: Databricks run %s: %s", self.step_name, run_id, state["run_page_url"])
-        resume = {"key": [[c.name, c.digest, c.detail] for c in key.components], "reason": decision.reason}
-        if self.deferrable:
-            from airflow_provider_mlpipe.triggers.databricks import DatabricksRunTrigger
+        from airflow_provider_mlpipe.hooks.databricks import TERMINAL_STATES
+        from airflow_provider_mlpipe.triggers.databricks import DatabricksRunTrigger
 
-            # The reuse key waits in XCom: the resumed task is a fresh operator that must not recompute it.
-            ti.xcom_push(key=PENDING_REUSE_KEY, value=resume)
-            poll = _poll_seconds(self.poll_interval)
-            self.defer(
-                trigger=DatabricksRunTrigger(run_id, self.databricks_conn_id, poll),
-                method_name="execute_complete",
-            )
-        return self._complete(context, self._wait(hook, run_id), resume)
-
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """Resume after the trigger fired: the run ended (the event holds its final state)."""
-        ti = context["ti"]
-        return self._complete(context, event, ti.xcom_pull(task_ids=ti.task_id, key=PENDING_REUSE_KEY))
+        return self.wait_for(
+            context,
+            key,
+            decision,
+            DatabricksRunTrigger(run_id, self.databricks_conn_id, self.poll_seconds()),
+            lambda: hook.get_run_state(run_id),
+            lambda state: state["life_cycle_state"] in TERMINAL_STATES,
+        )
 
     def on_kill(self) -> None:
         if self._run_id is not None:
@@ -163,24 +138,8 @@ class DatabricksStepOperator(PipelineStepOperator):
 
         return "mlpipe-" + bytes_digest(f"{ti.dag_id}|{ti.run_id}|{ti.task_id}|{try_number}".encode())[:40]
 
-    def _wait(self, hook: DatabricksHook, run_id: int) -> dict[str, Any]:
-        from airflow_provider_mlpipe.hooks.databricks import TERMINAL_STATES
-
-        while True:
-            state = hook.get_run_state(run_id)
-            if state["life_cycle_state"] in TERMINAL_STATES:
-                return state
-            self.log.info("Databricks run %s is %s", run_id, state["life_cycle_state"])
-            time.sleep(_poll_seconds(self.poll_interval))
-
-    def _complete(
-        self, context: Any, state: dict[str, Any], resume: dict[str, Any]
-    ) -> dict[str, dict[str, Any]]:
-        """Fail with the run's message, or publish the outputs' records and the reuse entry."""
-        from airflow_provider_mlpipe.hooks.reuse_cache import KeyComponent, ReuseCacheHook, ReuseKey
-        from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
-
-        ti = context["ti"]
+    def check_success(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Fail with the run's state message and the task's error output unless it succeeded."""
         run_id = state["run_id"]
         self.run_page_url = state.get("run_page_url")
         if state.get("result_state") != "SUCCESS":
@@ -190,21 +149,7 @@ class DatabricksStepOperator(PipelineStepOperator):
                 f"{state.get('result_state')}: {state.get('state_message')}"
                 + (f"\n{detail}" if detail else "")
             )
-        data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
-        key = ReuseKey(tuple(KeyComponent(*c) for c in resume["key"]))
-        try:
-            records = {
-                spec["name"]: data.written_output(spec, ti.dag_id, ti.run_id, ti.task_id)
-                for spec in self.outputs
-            }
-            outputs_on = data.output_datastore(self.outputs[0]) if self.outputs else None
-        except StepDataError as error:
-            raise AirflowException(str(error)) from error
-        from airflow_provider_mlpipe.hooks.reuse_cache import reuse_datastore_name
-
-        cache = ReuseCacheHook(reuse_datastore_name(outputs_on))
-        run_record = {"databricks": {"run_id": run_id, "run_page_url": state.get("run_page_url")}}
-        return self.record(ti, cache, key, records, run_record, resume["reason"])
+        return {"databricks": {"run_id": run_id, "run_page_url": self.run_page_url}}
 
     # What runs
 
