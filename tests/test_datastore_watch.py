@@ -203,6 +203,27 @@ def test_watching_the_whole_datastore_ignores_the_watch_state(store, tmp_path):
     assert client.list_files(STATE_ROOT)
 
 
+def test_files_still_being_written_are_not_announced(tmp_path, monkeypatch):
+    root = tmp_path / "store"
+    connection = {"conn_type": "mlpipe_local", "extra": {"root": str(root)}}
+    monkeypatch.setenv("AIRFLOW_CONN_WATCH_STORE", json.dumps(connection))
+
+    async def scenario() -> None:
+        running = Running(trigger_for("watch_store", "in"))
+        await running.settle()
+        (root / "in").mkdir(parents=True)
+        (root / "in" / f".data.csv.{uuid.uuid4().hex}.part").write_bytes(b"half")
+        await running.settle()
+        assert running.events == []
+        (root / "in" / "data.csv").write_bytes(b"whole")
+        await running.until(lambda: len(running.events) >= 1, "the finished file")
+        await running.settle()
+        await running.stop()
+        assert [e["path_on_datastore"] for e in running.events] == ["in/data.csv"]
+
+    asyncio.run(scenario())
+
+
 def test_a_single_file_path_is_watched(store, tmp_path):
     conn_id, client = store
 

@@ -11,7 +11,8 @@ What is announced
   local folder: size + content digest) and fires one `TriggerEvent` per file whose identity is not
   the one last announced: ``{"datastore", "path_on_datastore": <the file's full path>,
   "identity", "change": "new" | "changed"}``. Unchanged files fire nothing; a deleted file fires
-  nothing and is forgotten, so a file created again later fires again.
+  nothing and is forgotten, so a file created again later fires again. Files a local folder
+  datastore is still writing (``.<name>.<uuid>.part``) and the watch state are never announced.
 * The very first start (no state yet) records the files already there as the baseline and fires
   nothing, as in v1 (existing blobs do not start runs; only files added or changed after the
   schedule exists do).
@@ -37,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import posixpath
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -53,6 +55,9 @@ if TYPE_CHECKING:
 STATE_ROOT = "mlpipe/_watch"
 _VERSION_FILE = re.compile(r"^v(\d{10})\.json$")
 _CONN_ID = re.compile(r"^[\w.-]+$")
+#: A file the local folder datastore is still writing (`.<name>.<uuid hex>.part`, renamed into
+#: place when complete): never announced, the finished file is.
+_IN_FLIGHT = re.compile(r"^\..+\.[0-9a-f]{32}\.part$")
 #: How many times one claim is retried against competing writers before waiting for the next poll.
 _CLAIM_ATTEMPTS = 5
 #: Old versions are pruned, the newest this many are kept. Pruning makes a version number free
@@ -152,6 +157,8 @@ class DatastoreWatch:
         for relative, identity in self.client.content_identity(self.path):
             full = self.full_path(relative)
             if full == STATE_ROOT or full.startswith(STATE_ROOT + "/"):
+                continue
+            if _IN_FLIGHT.fullmatch(posixpath.basename(full)):
                 continue
             listing[relative] = identity
         return listing
