@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Datastore": "airflow_provider_mlpipe.authoring.datastore",
     "DataReference": "airflow_provider_mlpipe.authoring.data",
+    "DataPath": "airflow_provider_mlpipe.authoring.data",
+    "DataPathComputeBinding": "airflow_provider_mlpipe.authoring.data",
     "PipelineData": "airflow_provider_mlpipe.authoring.data",
     "PipelineParameter": "airflow_provider_mlpipe.authoring.data",
     "PythonScriptStep": "airflow_provider_mlpipe.authoring.steps",
@@ -40,6 +42,8 @@ _EXPORTS = {
 
 __all__ = [
     "AdlaStep",
+    "DataPath",
+    "DataPathComputeBinding",
     "DataReference",
     "DataTransferStep",
     "DatabricksStep",
@@ -68,7 +72,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.adla import AdlaStep
-    from airflow_provider_mlpipe.authoring.data import DataReference, PipelineData, PipelineParameter
+    from airflow_provider_mlpipe.authoring.data import (
+        DataPath,
+        DataPathComputeBinding,
+        DataReference,
+        PipelineData,
+        PipelineParameter,
+    )
     from airflow_provider_mlpipe.authoring.databricks import (
         DatabricksStep,
         EggLibrary,

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from airflow_provider_mlpipe.authoring.data import DataReference, PipelineData, PipelineParameter
+from airflow_provider_mlpipe.authoring.data import (
+    DataPathInput,
+    DataReference,
+    PipelineData,
+    PipelineParameter,
+    as_data_path_input,
+)
 from airflow_provider_mlpipe.authoring.datastore import Datastore
 from airflow_provider_mlpipe.authoring.steps import FileChecks, PipelineStep, data_of
 
@@ -28,7 +34,8 @@ def task_id_for(step_name: str) -> str:
 
 
 class InputSpec(TypedDict, total=False):
-    """One input of a step: produced by another step (via XCom) or read from a datastore.
+    """One input of a step: produced by another step (via XCom), read from a datastore, or
+    bound per run by a DataPath parameter (`data_path_parameter`: the run's param names it).
 
     Plain dicts (not objects) because they go unchanged into operator arguments.
     """
@@ -40,6 +47,7 @@ class InputSpec(TypedDict, total=False):
     producer_task_id: str  # set by the translation, which knows task group prefixes
     datastore: str | None  # connection id; None = the default datastore
     path_on_datastore: str
+    data_path_parameter: str  # DataPath PipelineParameter's name
 
 
 class OutputSpec(TypedDict):
@@ -118,6 +126,9 @@ def with_closure(steps: list[PipelineStep]) -> list[PipelineStep]:
 
 def argument_token(step: PipelineStep, argument: Any) -> dict[str, Any]:
     """One argument as plain data: a literal, a parameter, or an input/output's path."""
+    argument = as_data_path_input(argument)
+    if isinstance(argument, DataPathInput):
+        return {"input": argument.name}
     if isinstance(argument, PipelineParameter):
         return {"parameter": argument.name}
     data = data_of(argument)
@@ -215,6 +226,8 @@ def _node(
                     "output_name": data.output_name,
                 }
             )
+        elif isinstance(item, DataPathInput):
+            inputs.append({"name": item.name, "mode": item.mode, "data_path_parameter": item.parameter.name})
         else:
             assert isinstance(data, DataReference)
             inputs.append(

@@ -12,7 +12,7 @@ from airflow.sdk import DAG, Param, TaskGroup
 from airflow.sdk.definitions._internal.contextmanager import DagContext
 
 from airflow_provider_mlpipe.authoring.adla import AdlaStep
-from airflow_provider_mlpipe.authoring.data import PipelineParameter
+from airflow_provider_mlpipe.authoring.data import DataPath, PipelineParameter
 from airflow_provider_mlpipe.authoring.databricks import DatabricksStep
 from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
 from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
@@ -29,7 +29,20 @@ _JSON_SCHEMA_TYPES = {bool: "boolean", int: "integer", float: "number", str: "st
 
 
 def parameter_param(parameter: PipelineParameter, users: list[str]) -> Param:
-    """A typed DAG `Param` for a `PipelineParameter` (shown and checked by the trigger form)."""
+    """A typed DAG `Param` for a `PipelineParameter` (shown and checked by the trigger form).
+
+    A DataPath parameter is an object `{"datastore": <connection id or null>, "path_on_datastore": ...}`.
+    """
+    if isinstance(parameter.default_value, DataPath):
+        return Param(
+            parameter.default_value.as_value(),
+            type="object",
+            title=parameter.name,
+            description=(
+                'DataPath PipelineParameter: {"datastore": <connection id, null = default datastore>, '
+                f'"path_on_datastore": <path>}}; used by step(s): {", ".join(users)}'
+            ),
+        )
     schema_type: Any = _JSON_SCHEMA_TYPES[parameter.value_type]
     if schema_type == "number":
         schema_type = ["number", "integer"]

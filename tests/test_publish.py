@@ -13,6 +13,7 @@ TYPES = {
     "label": "string",
     "flag": "boolean",
     "regenerate_outputs": "boolean",
+    "input_data": "object",
 }
 
 
@@ -85,6 +86,21 @@ def test_a_valid_submission_becomes_the_runs_conf():
             },
             "no DataPath parameter 'input'",
         ),
+        (
+            {
+                "ExperimentName": "e",
+                "DataPathAssignments": {"label": {"DataStoreName": "x", "RelativePath": "y"}},
+            },
+            "no DataPath parameter 'label'",
+        ),
+        (
+            {"ExperimentName": "e", "DataPathAssignments": {"input_data": {"DataStoreName": "x"}}},
+            "'input_data' is missing RelativePath",
+        ),
+        (
+            {"ExperimentName": "e", "DataPathAssignments": {"input_data": "x/y"}},
+            "'input_data' must be an object with DataStoreName and RelativePath",
+        ),
         ({"ExperimentName": "e", "Tags": {"a": 1}}, "Tags must be an object of string values"),
         ({"ExperimentName": "e", "Extra": 1}, "unknown field(s) Extra"),
         ("not an object", "must be a JSON object"),
@@ -93,6 +109,15 @@ def test_a_valid_submission_becomes_the_runs_conf():
 def test_bad_submissions_name_the_problem(body, message):
     with pytest.raises(PayloadError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_submission(body, TYPES, "p", None)
+
+
+def test_data_path_assignments_become_the_data_path_parameters_value():
+    body = {
+        "ExperimentName": "e",
+        "DataPathAssignments": {"input_data": {"DataStoreName": "other_store", "RelativePath": "b.csv"}},
+    }
+    conf = check_submission(body, TYPES, "p", None).conf
+    assert conf["input_data"] == {"datastore": "other_store", "path_on_datastore": "b.csv"}
 
 
 def test_v1_statuses():

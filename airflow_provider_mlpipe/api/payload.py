@@ -90,8 +90,10 @@ def check_submission(
         raise PayloadError(
             "DataPathAssignments must be an object of parameter name -> {DataStoreName, RelativePath}"
         )
-    for name in data_paths:
-        raise PayloadError(f"DataPathAssignments: pipeline {pipeline!r} has no DataPath parameter {name!r}")
+    for name, value in data_paths.items():
+        if name in assignments:
+            raise PayloadError(f"{name!r} is in both ParameterAssignments and DataPathAssignments")
+        conf[name] = _data_path_value(name, value, param_types, pipeline)
     tags = {} if body.get("Tags") is None else body["Tags"]
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise PayloadError("Tags must be an object of string values")
@@ -106,6 +108,33 @@ def check_submission(
         "pipeline_version": version,
     }
     return Submission(conf, description)
+
+
+def _data_path_value(name: str, value: Any, param_types: dict[str, Any], pipeline: str) -> dict[str, Any]:
+    """v1's `{"DataStoreName", "RelativePath"}` as the DAG param's `{"datastore", "path_on_datastore"}`."""
+    schema_type = param_types.get(name)
+    types = schema_type if isinstance(schema_type, list) else [schema_type]
+    if name not in param_types or "object" not in types:
+        known = ", ".join(sorted(n for n, t in param_types.items() if t == "object")) or "none"
+        raise PayloadError(
+            f"DataPathAssignments: pipeline {pipeline!r} has no DataPath parameter {name!r} (known: {known})"
+        )
+    if not isinstance(value, dict):
+        raise PayloadError(
+            f"DataPathAssignments: {name!r} must be an object with DataStoreName and RelativePath"
+        )
+    missing = [key for key in ("DataStoreName", "RelativePath") if key not in value]
+    if missing:
+        raise PayloadError(f"DataPathAssignments: {name!r} is missing {' and '.join(missing)}")
+    extra = sorted(set(value) - {"DataStoreName", "RelativePath"})
+    if extra:
+        raise PayloadError(f"DataPathAssignments: {name!r} has unknown field(s) {', '.join(extra)}")
+    datastore, path = value["DataStoreName"], value["RelativePath"]
+    if not isinstance(datastore, str) or not datastore.strip():
+        raise PayloadError(f"DataPathAssignments: {name!r}: DataStoreName must be a non-empty string")
+    if not isinstance(path, str):
+        raise PayloadError(f"DataPathAssignments: {name!r}: RelativePath must be a string")
+    return {"datastore": datastore, "path_on_datastore": path}
 
 
 def v1_status(state: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Data and parameters of a pipeline: `DataReference`, `PipelineData`, `PipelineParameter`.
+"""Data and parameters of a pipeline: `DataReference`, `PipelineData`, `PipelineParameter`, `DataPath`.
 
 Plain objects checked when they are made, with v1's names and rules. Where the data really
 lives is decided when a task runs; these only say which datastore and which path.
@@ -145,15 +145,77 @@ class PipelineDataInput:
         return self.input_name or self.data.name
 
 
+class DataPath:
+    """A datastore and a path, chosen per run when it is a `PipelineParameter`'s default (v1's `DataPath`).
+
+    `datastore=None` is the default datastore, decided where the task runs.
+    """
+
+    def __init__(
+        self,
+        datastore: Datastore | None = None,
+        path_on_datastore: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        if datastore is not None and not isinstance(datastore, Datastore):
+            raise TypeError(f"DataPath {name!r}: datastore must be a Datastore or None, got {datastore!r}")
+        if path_on_datastore is not None and not isinstance(path_on_datastore, str):
+            raise TypeError(
+                f"DataPath {name!r}: path_on_datastore must be a string, got {path_on_datastore!r}"
+            )
+        self.datastore = datastore
+        self.path_on_datastore = path_on_datastore or ""
+        self.name = None if name is None else check_word_name("DataPath", name)
+
+    @property
+    def datastore_name(self) -> str | None:
+        return self.datastore.name if self.datastore is not None else None
+
+    def as_value(self) -> dict[str, Any]:
+        """The run's parameter value for this path (what the DAG param and run conf hold)."""
+        return {"datastore": self.datastore_name, "path_on_datastore": self.path_on_datastore}
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, DataPath)
+            and other.datastore_name == self.datastore_name
+            and other.path_on_datastore == self.path_on_datastore
+        )
+
+    def __hash__(self) -> int:
+        return hash(("DataPath", self.datastore_name, self.path_on_datastore))
+
+    def __repr__(self) -> str:
+        return f"DataPath({self.datastore!r}, {self.path_on_datastore!r})"
+
+
+class DataPathComputeBinding:
+    """How a step brings in a `DataPath` parameter's data (v1's `DataPathComputeBinding`)."""
+
+    def __init__(
+        self, mode: str = "mount", path_on_compute: str | None = None, overwrite: bool = False
+    ) -> None:
+        self.mode = _check_mode("DataPathComputeBinding", mode, INPUT_MODES)
+        self.path_on_compute = path_on_compute
+        self.overwrite = overwrite
+
+    def __repr__(self) -> str:
+        return f"DataPathComputeBinding(mode={self.mode!r})"
+
+
 class PipelineParameter:
-    """A value chosen per run (trigger form, run conf or REST), with a typed default."""
+    """A value chosen per run (trigger form, run conf or REST), with a typed default.
+
+    A `DataPath` default makes a DataPath parameter: a step lists it in its inputs (alone or
+    as v1's `(parameter, DataPathComputeBinding(...))`) and reads the data bound for the run.
+    """
 
     def __init__(self, name: str, default_value: Any) -> None:
         self.name = check_word_name("PipelineParameter", name)
-        if not isinstance(default_value, PARAMETER_TYPES):
+        if not isinstance(default_value, PARAMETER_TYPES + (DataPath,)):
             raise TypeError(
                 f"PipelineParameter {name!r}: default_value {default_value!r} has type "
-                f"{type(default_value).__name__}; use int, str, bool or float"
+                f"{type(default_value).__name__}; use int, str, bool or float (or a DataPath)"
             )
         if isinstance(default_value, str) and "\n" in default_value:
             raise ValueError(f"PipelineParameter {name!r}: multi-line values are not supported")
@@ -165,3 +227,41 @@ class PipelineParameter:
 
     def __repr__(self) -> str:
         return f"PipelineParameter({self.name!r}, default_value={self.default_value!r})"
+
+
+@dataclass(frozen=True)
+class DataPathInput:
+    """A step's input bound to a DataPath `PipelineParameter`: the data is chosen per run."""
+
+    parameter: PipelineParameter
+    mode: str = "mount"
+
+    def __post_init__(self) -> None:
+        if not is_data_path_parameter(self.parameter):
+            raise TypeError(f"{self.parameter!r} is not a PipelineParameter with a DataPath default")
+        _check_mode(f"input of DataPath parameter {self.parameter.name!r}", self.mode, INPUT_MODES)
+
+    @property
+    def name(self) -> str:
+        return self.parameter.name
+
+
+def is_data_path_parameter(value: Any) -> bool:
+    return isinstance(value, PipelineParameter) and isinstance(value.default_value, DataPath)
+
+
+def as_data_path_input(item: Any) -> Any:
+    """v1's `(parameter, DataPathComputeBinding)` or a bare DataPath parameter as a `DataPathInput`.
+
+    Anything else is returned unchanged (for the caller to accept or refuse).
+    """
+    if is_data_path_parameter(item):
+        return DataPathInput(item)
+    if (
+        isinstance(item, tuple)
+        and len(item) == 2
+        and is_data_path_parameter(item[0])
+        and isinstance(item[1], DataPathComputeBinding)
+    ):
+        return DataPathInput(item[0], item[1].mode)
+    return item

@@ -7,19 +7,30 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_mlpipe.authoring.data import (
+    DataPathInput,
     DataReference,
     PipelineData,
     PipelineDataInput,
     PipelineParameter,
+    as_data_path_input,
+    is_data_path_parameter,
 )
 
-StepInput = DataReference | PipelineData | PipelineDataInput
+StepInput = DataReference | PipelineData | PipelineDataInput | DataPathInput | PipelineParameter | tuple
 
 
-def data_of(item: Any) -> DataReference | PipelineData | None:
-    """The data object behind an input, an output or an argument, if it is one."""
+def data_of(item: Any) -> DataReference | PipelineData | PipelineParameter | None:
+    """The data object behind an input, an output or an argument, if it is one.
+
+    For a DataPath parameter (alone or as a `DataPathInput`) that is the `PipelineParameter`
+    itself; normalise v1's (parameter, binding) tuples first with `as_data_path_input`.
+    """
+    if is_data_path_parameter(item):
+        return item
     if isinstance(item, PipelineDataInput):
         return item.data
+    if isinstance(item, DataPathInput):
+        return item.parameter
     if isinstance(item, DataReference | PipelineData):
         return item
     return None
@@ -73,7 +84,7 @@ class PipelineStep:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"{self.kind}: name must be a non-empty string, got {name!r}")
         self.name = name
-        self.inputs = list(inputs or [])
+        self.inputs = [as_data_path_input(item) for item in inputs or []]
         self.outputs = list(outputs or [])
         self.arguments = list(arguments or [])
         self.compute_target = _compute_target_name(name, compute_target)
@@ -96,7 +107,7 @@ class PipelineStep:
         return list(self._run_after)
 
     @property
-    def input_data(self) -> list[DataReference | PipelineData]:
+    def input_data(self) -> list[DataReference | PipelineData | PipelineParameter]:
         return [data_of(item) for item in self.inputs]  # type: ignore[misc]
 
     def locate(
@@ -112,7 +123,10 @@ class PipelineStep:
     def _check_inputs_and_outputs(self) -> None:
         for item in self.inputs:
             if data_of(item) is None:
-                raise TypeError(f"step {self.name!r}: input {item!r} is not a DataReference or PipelineData")
+                raise TypeError(
+                    f"step {self.name!r}: input {item!r} is not a DataReference or PipelineData "
+                    "(nor a DataPath PipelineParameter)"
+                )
         seen_inputs: set[str] = set()
         for item in self.inputs:
             name = item.name
@@ -130,10 +144,11 @@ class PipelineStep:
     def _check_arguments(self) -> None:
         declared = {id(d) for d in self.input_data} | {id(o) for o in self.outputs}
         for argument in self.arguments:
-            data = data_of(argument)
+            data = data_of(as_data_path_input(argument))
             if data is not None and id(data) not in declared:
+                kind = "DataPath PipelineParameter" if is_data_path_parameter(data) else type(data).__name__
                 raise ValueError(
-                    f"step {self.name!r}: {type(data).__name__} {data.name!r} appears in arguments "
+                    f"step {self.name!r}: {kind} {data.name!r} appears in arguments "
                     "list but is not in the input/output lists"
                 )
             if data is None and not isinstance(argument, str | int | float | bool | PipelineParameter):
@@ -143,8 +158,10 @@ class PipelineStep:
                 )
 
     def parameters(self) -> list[PipelineParameter]:
-        """Every `PipelineParameter` this step uses."""
-        return [a for a in self.arguments if isinstance(a, PipelineParameter)]
+        """Every `PipelineParameter` this step uses, DataPath parameters of its inputs included."""
+        found = [a for a in self.arguments if isinstance(a, PipelineParameter)]
+        found += [i.parameter for i in self.inputs if isinstance(i, DataPathInput)]
+        return found
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

@@ -60,7 +60,7 @@ class AdlaStepOperator(RemoteStepOperator):
         params = context.get("params") or {}
         data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
         try:
-            locations = self.locate_inputs(data, ti)
+            locations = self.locate_inputs(data, context)
             key = self._reuse_key(data, locations, params)
             cache, decision = self.decide(data, key, context)
             if decision.hit:

@@ -58,10 +58,13 @@ class PipelineStepOperator(BaseOperator):
         params = context.get("params") or {}
         return bool(params.get(REGENERATE_OUTPUTS, self.regenerate_outputs))
 
-    def locate_inputs(self, data: StepData, ti: Any) -> list[InputLocation]:
-        """Where each input is: DataReferences as declared, PipelineData from the producer's XCom."""
+    def locate_inputs(self, data: StepData, context: Any) -> list[InputLocation]:
+        """Where each input is: DataReferences as declared, PipelineData from the producer's XCom,
+        DataPath parameters from the run's params."""
+        ti = context["ti"]
         pull = lambda task_id: ti.xcom_pull(task_ids=task_id, key="return_value")  # noqa: E731
-        return [data.locate_input(spec, pull) for spec in self.inputs]
+        params = context.get("params") or {}
+        return [data.locate_input(spec, pull, params) for spec in self.inputs]
 
     def data_components(self, data: StepData, locations: list[InputLocation]) -> list[KeyComponent]:
         """Key components for the data: each input's identity now, each output's datastore."""

@@ -39,7 +39,7 @@ class DataTransferStepOperator(PipelineStepOperator):
         ti = context["ti"]
         data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
         try:
-            [source] = self.locate_inputs(data, ti)
+            [source] = self.locate_inputs(data, context)
             [output] = self.outputs
             spec = self.transfer_spec
             components = [

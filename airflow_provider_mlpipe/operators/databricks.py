@@ -71,7 +71,7 @@ class DatabricksStepOperator(RemoteStepOperator):
         params = context.get("params") or {}
         data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
         try:
-            locations = self.locate_inputs(data, ti)
+            locations = self.locate_inputs(data, context)
             snapshot = self._snapshot_files()
             key = self._reuse_key(data, locations, snapshot, params)
             cache, decision = self.decide(data, key, context)

@@ -77,7 +77,7 @@ class PythonScriptStepOperator(PipelineStepOperator):
         try:
             data = StepData(self.step_name, workdir, self.log)
             try:
-                locations = self.locate_inputs(data, ti)
+                locations = self.locate_inputs(data, context)
                 snapshot = self._snapshot_files()
                 key = self._reuse_key(data, locations, snapshot, params)
                 cache, decision = self.decide(data, key, context)

@@ -77,9 +77,16 @@ class StepData:
 
     # Inputs
 
-    def locate_input(self, spec: dict[str, Any], pull_records: Callable[[str], Any]) -> InputLocation:
-        """An input's datastore and path: from its producer's XCom record, or its DataReference."""
+    def locate_input(
+        self, spec: dict[str, Any], pull_records: Callable[[str], Any], params: Any = None
+    ) -> InputLocation:
+        """An input's datastore and path: from its producer's XCom record, its DataReference, or
+        the run's value of its DataPath parameter (`params`)."""
         mode = spec.get("mode", "mount")
+        parameter = spec.get("data_path_parameter")
+        if parameter is not None:
+            datastore, path = self.data_path_value(parameter, (params or {}).get(parameter))
+            return InputLocation(spec["name"], mode, datastore, path)
         producer_task = spec.get("producer_task_id")
         if producer_task is None:
             return InputLocation(spec["name"], mode, spec.get("datastore"), spec.get("path_on_datastore", ""))
@@ -93,6 +100,32 @@ class StepData:
         return InputLocation(
             spec["name"], mode, record["datastore"], record["path_on_datastore"], record.get("identity")
         )
+
+    def data_path_value(self, parameter: str, value: Any) -> tuple[str | None, str]:
+        """(datastore or None, path) of a DataPath parameter's run value.
+
+        Takes `{"datastore", "path_on_datastore"}` (the DAG param's form) or v1's
+        `{"DataStoreName", "RelativePath"}`.
+        """
+        expected = (
+            '{"datastore": <connection id or null>, "path_on_datastore": <path>} '
+            'or {"DataStoreName": ..., "RelativePath": ...}'
+        )
+        if isinstance(value, dict) and set(value) == {"datastore", "path_on_datastore"}:
+            datastore, path = value["datastore"], value["path_on_datastore"]
+        elif isinstance(value, dict) and set(value) == {"DataStoreName", "RelativePath"}:
+            datastore, path = value["DataStoreName"], value["RelativePath"]
+        else:
+            raise StepDataError(
+                f"step {self.step_name!r}: DataPath parameter {parameter!r} must be {expected}, got {value!r}"
+            )
+        if not (datastore is None or (isinstance(datastore, str) and datastore)) or not isinstance(
+            path, str | None
+        ):
+            raise StepDataError(
+                f"step {self.step_name!r}: DataPath parameter {parameter!r} must be {expected}, got {value!r}"
+            )
+        return datastore, path or ""
 
     def input_identity(self, location: InputLocation) -> tuple[str, str]:
         """(digest, description) of what an input holds now; the producer's record when it has one."""
