@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_mlpipe.authoring.data import PipelineData, PipelineParameter
-from airflow_provider_mlpipe.authoring.steps import FileChecks, PipelineStep, StepInput, data_of
+from airflow_provider_mlpipe.authoring.steps import FileChecks, LocalScriptStep, StepInput, data_of
 from airflow_provider_mlpipe.runtime import usql
 
 #: Airflow connection of the Data Lake Analytics account when `compute_target` is not given.
@@ -24,7 +24,7 @@ _WORD = re.compile(r"\w+", re.ASCII)  # fullmatch: `$` would let "a\n" through
 _PARAMETER_TYPES = (str, int, float, bool, PipelineParameter)
 
 
-class AdlaStep(PipelineStep):
+class AdlaStep(LocalScriptStep):
     """Run a U-SQL script as a Data Lake Analytics job; v1's `AdlaStep`.
 
     In the script, `@@name@@` stands for the path of the input or output of that name, or for
@@ -108,24 +108,12 @@ class AdlaStep(PipelineStep):
 
     # -- files relative to the DAG file ----------------------------------------------------------
 
-    def locate(
-        self, files: FileChecks, default_source_directory: str | Path | None = None
-    ) -> tuple[Path | None, Path]:
-        """(source folder or None, script path), absolute against the folder of the DAG file."""
-        chosen = self.source_directory if self.source_directory is not None else default_source_directory
-        if chosen is None:
-            return None, files.resolve(Path(self.script_name))
-        source = files.resolve(Path(chosen))
-        return source, source / self.script_name
-
     def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:
         """Missing folder or script, then the script's placeholders (the one file read at parse time)."""
-        source, script = self.locate(files, default_source_directory)
-        if source is not None and not files.is_dir(source):
-            return [f"step {self.name!r}: source_directory {str(source)!r} is not a folder"]
-        if not files.is_file(script):
-            where = f"source_directory {str(source)!r}" if source else f"folder {str(files.base_dir)!r}"
-            return [f"step {self.name!r}: script_name {self.script_name!r} is missing from {where}"]
+        problems = super().problems(files, default_source_directory)
+        if problems:
+            return problems
+        _source, script = self.locate(files, default_source_directory)
         try:
             text = script.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:

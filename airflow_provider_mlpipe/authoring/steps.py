@@ -167,7 +167,34 @@ class PipelineStep:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-class PythonScriptStep(PipelineStep):
+class LocalScriptStep(PipelineStep):
+    """A step whose script (`script_name`, in `source_directory`) lies beside the DAG file."""
+
+    script_name: str
+    source_directory: Path | None
+
+    def locate(
+        self, files: FileChecks, default_source_directory: str | Path | None = None
+    ) -> tuple[Path | None, Path]:
+        """(source folder or None, script path), absolute against the folder of the DAG file."""
+        chosen = self.source_directory if self.source_directory is not None else default_source_directory
+        if chosen is None:
+            return None, files.resolve(Path(self.script_name))
+        source = files.resolve(Path(chosen))
+        return source, source / self.script_name
+
+    def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:
+        """A missing source folder or script, named with the step."""
+        source, script = self.locate(files, default_source_directory)
+        if source is not None and not files.is_dir(source):
+            return [f"step {self.name!r}: source_directory {str(source)!r} is not a folder"]
+        if not files.is_file(script):
+            where = f"source_directory {str(source)!r}" if source else f"folder {str(files.base_dir)!r}"
+            return [f"step {self.name!r}: script_name {self.script_name!r} is missing from {where}"]
+        return []
+
+
+class PythonScriptStep(LocalScriptStep):
     """Run a Python script with its source folder; v1's `PythonScriptStep`.
 
     `python_interpreter` (not in v1, where a run configuration chose the environment) runs
@@ -224,25 +251,6 @@ class PythonScriptStep(PipelineStep):
         found = super().parameters()
         found += [v for v in self.params.values() if isinstance(v, PipelineParameter)]
         return found
-
-    def locate(
-        self, files: FileChecks, default_source_directory: str | Path | None = None
-    ) -> tuple[Path | None, Path]:
-        """(source folder or None, script path), absolute against the folder of the DAG file."""
-        chosen = self.source_directory if self.source_directory is not None else default_source_directory
-        if chosen is None:
-            return None, files.resolve(Path(self.script_name))
-        source = files.resolve(Path(chosen))
-        return source, source / self.script_name
-
-    def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:
-        source, script = self.locate(files, default_source_directory)
-        if source is not None and not files.is_dir(source):
-            return [f"step {self.name!r}: source_directory {str(source)!r} is not a folder"]
-        if not files.is_file(script):
-            where = f"source_directory {str(source)!r}" if source else f"folder {str(files.base_dir)!r}"
-            return [f"step {self.name!r}: script_name {self.script_name!r} is missing from {where}"]
-        return []
 
 
 def _compute_target_name(step: str, compute_target: Any) -> str | None:
