@@ -26,6 +26,8 @@ _NOT_TASK_ID_CHARS = re.compile(r"[^\w-]", re.ASCII)
 
 #: Run conf key and DAG param that make a run reuse nothing (v1's `regenerate_outputs`).
 REGENERATE_OUTPUTS = "regenerate_outputs"
+#: Run conf key and param of a published pipeline: False starts no step after a failed one.
+CONTINUE_ON_STEP_FAILURE = "continue_on_step_failure"
 
 
 def task_id_for(step_name: str) -> str:
@@ -162,8 +164,9 @@ def build_graph(
     problems += producer_problems
     parameters, parameter_problems = _parameters(all_steps)
     problems += parameter_problems
-    if REGENERATE_OUTPUTS in parameters:
-        problems.append(f"PipelineParameter name {REGENERATE_OUTPUTS!r} is reserved for the reuse control")
+    for reserved in (REGENERATE_OUTPUTS, CONTINUE_ON_STEP_FAILURE):
+        if reserved in parameters:
+            problems.append(f"PipelineParameter name {reserved!r} is reserved for a run control")
 
     upstream: dict[int, list[PipelineStep]] = {}
     for step in all_steps:

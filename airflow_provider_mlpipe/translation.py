@@ -17,7 +17,7 @@ from airflow_provider_mlpipe.authoring.databricks import DatabricksStep
 from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
 from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
 from airflow_provider_mlpipe.authoring.transfer import DataTransferStep
-from airflow_provider_mlpipe.graph import REGENERATE_OUTPUTS
+from airflow_provider_mlpipe.graph import CONTINUE_ON_STEP_FAILURE, REGENERATE_OUTPUTS
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -116,8 +116,17 @@ def publish_pipeline(
         dag_kwargs.setdefault(
             "description", description.strip().splitlines()[0][:200] if description.strip() else None
         )
-    dag_kwargs.setdefault("fail_fast", not continue_on_step_failure)
-    return pipeline_to_dag(pipeline, name, tags=tags, **dag_kwargs)
+    params = dict(dag_kwargs.pop("params", None) or {})
+    params.setdefault(
+        CONTINUE_ON_STEP_FAILURE,
+        Param(
+            bool(continue_on_step_failure),
+            type="boolean",
+            title=CONTINUE_ON_STEP_FAILURE,
+            description="False: once a step fails, start no other step of the run.",
+        ),
+    )
+    return pipeline_to_dag(pipeline, name, tags=tags, params=params, **dag_kwargs)
 
 
 def pipeline_to_task_group(

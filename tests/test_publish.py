@@ -17,7 +17,7 @@ TYPES = {
 }
 
 
-def test_publish_makes_a_tagged_fail_fast_dag_named_after_the_pipeline():
+def test_publish_makes_a_tagged_dag_named_after_the_pipeline():
     step = PythonScriptStep(
         "conftest.py", name="s", source_directory=".", arguments=[PipelineParameter("pipeline_arg", 10)]
     )
@@ -30,9 +30,9 @@ def test_publish_makes_a_tagged_fail_fast_dag_named_after_the_pipeline():
         dag.doc_md == "My Published Pipeline Description"
         and dag.dag_display_name == "My_Published_Pipeline (v1.0)"
     )
-    assert dag.fail_fast is True
+    assert dag.params["continue_on_step_failure"] is False  # stop at the first failed step...
     keep_going = Pipeline([step]).publish("Keep_Going", continue_on_step_failure=True)
-    assert keep_going.fail_fast is False
+    assert keep_going.params["continue_on_step_failure"] is True  # ...unless asked, per pipeline or run
 
 
 def test_a_valid_submission_becomes_the_runs_conf():

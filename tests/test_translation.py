@@ -124,5 +124,5 @@ def test_regenerate_outputs_is_a_reserved_parameter_name(src):
         "a.py", name="s", source_directory=src, arguments=[PipelineParameter("regenerate_outputs", 1)]
     )
     assert Pipeline([step]).validate() == [
-        "PipelineParameter name 'regenerate_outputs' is reserved for the reuse control"
+        "PipelineParameter name 'regenerate_outputs' is reserved for a run control"
     ]

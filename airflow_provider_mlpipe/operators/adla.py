@@ -53,6 +53,7 @@ class AdlaStepOperator(RemoteStepOperator):
         self.job_url: str | None = None
 
     def execute(self, context: Any) -> dict[str, dict[str, Any]] | None:
+        self.stop_if_run_failed(context)
         from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
         from airflow_provider_mlpipe.runtime.usql import substitute
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_mlpipe.graph import REGENERATE_OUTPUTS
+from airflow_provider_mlpipe.graph import CONTINUE_ON_STEP_FAILURE, REGENERATE_OUTPUTS
 from airflow_provider_mlpipe.links import REUSE_XCOM_KEY, ReusedFromLink
 
 if TYPE_CHECKING:
@@ -57,6 +57,30 @@ class PipelineStepOperator(BaseOperator):
             return bool(conf[REGENERATE_OUTPUTS])
         params = context.get("params") or {}
         return bool(params.get(REGENERATE_OUTPUTS, self.regenerate_outputs))
+
+    def stop_if_run_failed(self, context: Any) -> None:
+        """v1's `continue_on_step_failure=False`: start no step once a step of this run has failed.
+
+        Read from the run's conf or param `continue_on_step_failure` (a published pipeline's
+        default), so each run may choose; steps already running finish.
+        """
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        params = context.get("params") or {}
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        keep_going = conf.get(CONTINUE_ON_STEP_FAILURE, params.get(CONTINUE_ON_STEP_FAILURE, True))
+        if keep_going:
+            return
+        ti = context["ti"]
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+        failed = sorted(
+            task for task, state in states.items() if str(state).endswith("failed") and task != ti.task_id
+        )
+        if failed:
+            raise AirflowSkipException(
+                f"step {self.step_name!r} not started: step(s) {', '.join(failed)} failed and this run has "
+                "continue_on_step_failure=False"
+            )
 
     def locate_inputs(self, data: StepData, context: Any) -> list[InputLocation]:
         """Where each input is: DataReferences as declared, PipelineData from the producer's XCom,

@@ -31,6 +31,7 @@ class DataTransferStepOperator(PipelineStepOperator):
         self.transfer_spec = transfer_spec
 
     def execute(self, context: Any) -> dict[str, dict[str, Any]]:
+        self.stop_if_run_failed(context)
         from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
         from airflow_provider_mlpipe.runtime.reuse_key import value_component
         from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError

@@ -65,6 +65,7 @@ class DatabricksStepOperator(RemoteStepOperator):
         self.run_page_url: str | None = None
 
     def execute(self, context: Any) -> dict[str, dict[str, Any]] | None:
+        self.stop_if_run_failed(context)
         from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
 
         ti = context["ti"]

@@ -67,6 +67,7 @@ class PythonScriptStepOperator(PipelineStepOperator):
         self._process: ScriptProcess | None = None
 
     def execute(self, context: Any) -> dict[str, dict[str, Any]]:
+        self.stop_if_run_failed(context)
         # Run-time modules are imported here, not at the top: DAG files import this module.
         from airflow_provider_mlpipe.runtime.run_record import git_info
         from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError

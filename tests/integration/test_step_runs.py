@@ -247,3 +247,25 @@ def test_a_step_can_name_another_interpreter(tmp_path):
     dag_run = run_dag(dag_file, "interpreter")
     record = xcom_value(dag_run, "where")["out"]
     assert (Path(record["uri"][len("file://") :]) / "prefix").read_text() == str(venv)
+
+
+def test_continue_on_step_failure_per_pipeline_and_per_run():
+    dag_file = write_project(
+        "stop_or_go",
+        """
+        from airflow_provider_mlpipe import Pipeline, PipelineData, PythonScriptStep
+        data = PipelineData("data")
+        bad = PythonScriptStep("fail.py", name="bad", source_directory="stop_or_go_src")
+        other = PythonScriptStep("ok.py", name="other", arguments=[data], outputs=[data], source_directory="stop_or_go_src")
+        later = PythonScriptStep("ok.py", name="later", arguments=[data], inputs=[data], source_directory="stop_or_go_src", allow_reuse=False)
+        dag = Pipeline([bad, other, later]).publish("stop_or_go")
+        """,
+        {
+            "fail.py": "import sys\nsys.exit(1)\n",
+            "ok.py": "import os, sys\nos.makedirs(sys.argv[1], exist_ok=True)\nopen(os.path.join(sys.argv[1], 'x'), 'w').write('x')\n",
+        },
+    )
+    stopped = run_dag(dag_file, "stop_or_go")
+    assert task_states(stopped)["bad"] == "failed" and task_states(stopped)["later"] == "skipped"
+    going = run_dag(dag_file, "stop_or_go", conf={"continue_on_step_failure": True})
+    assert task_states(going) == {"bad": "failed", "other": "success", "later": "success"}
