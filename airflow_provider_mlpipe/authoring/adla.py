@@ -13,13 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_mlpipe.authoring.data import PipelineData, PipelineParameter
-from airflow_provider_mlpipe.authoring.steps import FileChecks, LocalScriptStep, StepInput, data_of
+from airflow_provider_mlpipe.authoring.steps import (
+    FileChecks,
+    LocalScriptStep,
+    StepInput,
+    connection_id,
+    data_of,
+)
 from airflow_provider_mlpipe.runtime import usql
 
 #: Airflow connection of the Data Lake Analytics account when `compute_target` is not given.
 DEFAULT_ADLA_CONN_ID = "adla_default"
 
-_CONN_ID = re.compile(r"[\w.-]+")
 _WORD = re.compile(r"\w+", re.ASCII)  # fullmatch: `$` would let "a\n" through
 _PARAMETER_TYPES = (str, int, float, bool, PipelineParameter)
 
@@ -72,7 +77,7 @@ class AdlaStep(LocalScriptStep):
         if source_directory is not None and not isinstance(source_directory, str | Path):
             raise TypeError(f"{where}: source_directory must be a path, got {source_directory!r}")
         self.params: dict[str, Any] = _check_params(where, params, inputs or [], outputs or [])
-        conn_id = _conn_id(where, compute_target)
+        conn_id = connection_id(where, compute_target, DEFAULT_ADLA_CONN_ID, "Data Lake Analytics account")
 
         super().__init__(step_name, inputs, outputs, None, conn_id, allow_reuse, version)
         # The base class would make a compute target an Airflow queue; here it is a connection.
@@ -194,18 +199,6 @@ def _check_params(where: str, params: Any, inputs: list[Any], outputs: list[Any]
                 f"{where}: params[{key!r}] {value!r} is not a string, number, bool or PipelineParameter"
             )
     return dict(params)
-
-
-def _conn_id(where: str, compute_target: Any) -> str:
-    if compute_target is None:
-        return DEFAULT_ADLA_CONN_ID
-    conn_id = compute_target if isinstance(compute_target, str) else getattr(compute_target, "name", None)
-    if not isinstance(conn_id, str) or not _CONN_ID.fullmatch(conn_id):
-        raise TypeError(
-            f"{where}: compute_target must be the Airflow connection id of the Data Lake Analytics account "
-            f"(a str, or an object with .name), got {compute_target!r}"
-        )
-    return conn_id
 
 
 def _parameter_value(value: Any) -> Any:

@@ -6,14 +6,19 @@ Jobs API terms (`task_spec`, `cluster_spec`, `libraries_spec`); an operator subm
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from airflow_provider_mlpipe.authoring.data import PipelineData, PipelineParameter
-from airflow_provider_mlpipe.authoring.steps import FileChecks, PipelineStep, StepInput, data_of
+from airflow_provider_mlpipe.authoring.steps import (
+    FileChecks,
+    PipelineStep,
+    StepInput,
+    connection_id,
+    data_of,
+)
 
 #: Airflow connection of the Databricks workspace when `compute_target` is not given.
 DEFAULT_DATABRICKS_CONN_ID = "databricks_default"
@@ -21,7 +26,6 @@ DEFAULT_DATABRICKS_CONN_ID = "databricks_default"
 DEFAULT_SPARK_VERSION = "10.4.x-scala2.12"
 DEFAULT_NODE_TYPE = "Standard_D3_v2"
 
-_CONN_ID = re.compile(r"^[\w.-]+$")
 
 # --------------------------------------------------------------------------------------------
 # Libraries (v1: azureml.core.databricks)
@@ -272,7 +276,7 @@ class DatabricksStep(PipelineStep):
             raise ValueError(f"{where}: run_name must be a non-empty string, got {run_name!r}")
         self.run_name = run_name or name
         self.libraries = self._check_libraries(where, values)
-        conn_id = self._conn_id(where, compute_target)
+        conn_id = connection_id(where, compute_target, DEFAULT_DATABRICKS_CONN_ID, "Databricks workspace")
 
         super().__init__(name, inputs, outputs, None, conn_id, allow_reuse, version)
         # The base class would make a compute target an Airflow queue; here it is a connection.
@@ -459,18 +463,6 @@ class DatabricksStep(PipelineStep):
                     raise TypeError(f"{where}: {key} takes {library_class.__name__} objects, got {library!r}")
             libraries.extend(given)
         return libraries
-
-    @staticmethod
-    def _conn_id(where: str, compute_target: Any) -> str:
-        if compute_target is None:
-            return DEFAULT_DATABRICKS_CONN_ID
-        conn_id = compute_target if isinstance(compute_target, str) else getattr(compute_target, "name", None)
-        if not isinstance(conn_id, str) or not _CONN_ID.fullmatch(conn_id):
-            raise TypeError(
-                f"{where}: compute_target must be the Airflow connection id of the Databricks workspace "
-                f"(a str, or an object with .name), got {compute_target!r}"
-            )
-        return conn_id
 
     # -- plain descriptions for the runtime ------------------------------------------------------
 

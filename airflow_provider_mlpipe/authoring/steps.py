@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,22 @@ class PythonScriptStep(LocalScriptStep):
         found = super().parameters()
         found += [v for v in self.params.values() if isinstance(v, PipelineParameter)]
         return found
+
+
+_CONNECTION_ID = re.compile(r"[\w.-]+")
+
+
+def connection_id(where: str, compute_target: Any, default: str, service: str) -> str:
+    """A `compute_target` that names an Airflow connection (a str, or an object with `.name`)."""
+    if compute_target is None:
+        return default
+    conn_id = compute_target if isinstance(compute_target, str) else getattr(compute_target, "name", None)
+    if not isinstance(conn_id, str) or not _CONNECTION_ID.fullmatch(conn_id):
+        raise TypeError(
+            f"{where}: compute_target must be the Airflow connection id of the {service} "
+            f"(a str, or an object with .name), got {compute_target!r}"
+        )
+    return conn_id
 
 
 def _compute_target_name(step: str, compute_target: Any) -> str | None:
