@@ -37,6 +37,7 @@ _EXPORTS = {
     "PipelineRun": "airflow_provider_mlpipe.client",
     "StepRun": "airflow_provider_mlpipe.client",
     "PipelineRunError": "airflow_provider_mlpipe.client",
+    "DatastoreSchedule": "airflow_provider_mlpipe.authoring.datastore_schedule",
     "datastore_schedule": "airflow_provider_mlpipe.authoring.datastore_schedule",
 }
 
@@ -48,6 +49,7 @@ __all__ = [
     "DataTransferStep",
     "DatabricksStep",
     "Datastore",
+    "DatastoreSchedule",
     "EggLibrary",
     "Experiment",
     "JarLibrary",
@@ -89,7 +91,7 @@ if TYPE_CHECKING:
         WheelLibrary,
     )
     from airflow_provider_mlpipe.authoring.datastore import Datastore
-    from airflow_provider_mlpipe.authoring.datastore_schedule import datastore_schedule
+    from airflow_provider_mlpipe.authoring.datastore_schedule import DatastoreSchedule, datastore_schedule
     from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
     from airflow_provider_mlpipe.authoring.schedule import ScheduleRecurrence

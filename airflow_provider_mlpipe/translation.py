@@ -22,6 +22,7 @@ from airflow_provider_mlpipe.graph import CONTINUE_ON_STEP_FAILURE, REGENERATE_O
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
 
+    from airflow_provider_mlpipe.authoring.datastore_schedule import DatastoreSchedule
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
     from airflow_provider_mlpipe.graph import PipelineGraph, StepNode
 
@@ -86,6 +87,9 @@ def pipeline_to_dag(
         REGENERATE_OUTPUTS: regenerate_param(regenerate_outputs),
         **dict(dag_kwargs.pop("params", None) or {}),
     }
+    new_data = datastore_schedule_of(dag_kwargs.get("schedule"), graph, dag_id)
+    if new_data is not None:
+        dag_kwargs["schedule"] = None  # its runs are started, one per file, by the dispatcher DAG
     dag_kwargs.setdefault("schedule", None)
     if graph.description and "doc_md" not in dag_kwargs:
         dag_kwargs["doc_md"] = graph.description
@@ -93,7 +97,74 @@ def pipeline_to_dag(
         dag_kwargs["description"] = graph.description.strip().splitlines()[0][:200]
     with DAG(dag_id, params=params, **dag_kwargs) as dag:
         add_step_tasks(graph, regenerate_outputs)
+    if new_data is not None:
+        add_new_data_dispatcher(new_data, dag)
     return dag
+
+
+def datastore_schedule_of(schedule: Any, graph: PipelineGraph, dag_id: str) -> DatastoreSchedule | None:
+    """The `DatastoreSchedule` given as `schedule`, checked against the pipeline, or None."""
+    from airflow_provider_mlpipe.authoring.datastore_schedule import DatastoreSchedule
+
+    if isinstance(schedule, list | tuple) and any(isinstance(s, DatastoreSchedule) for s in schedule):
+        if len(schedule) != 1:
+            raise PipelineValidationError(
+                ["a datastore_schedule with data_path_parameter_name must be the only schedule"], dag_id
+            )
+        schedule = schedule[0]
+    if not isinstance(schedule, DatastoreSchedule):
+        return None
+    name = schedule.data_path_parameter_name
+    data_paths = sorted(n for n, p in graph.parameters.items() if isinstance(p.default_value, DataPath))
+    if name not in data_paths:
+        kind = "is not a DataPath parameter" if name in graph.parameters else "is not a parameter"
+        raise PipelineValidationError(
+            [
+                f"datastore_schedule: data_path_parameter_name {name!r} {kind} of this pipeline "
+                f"(its DataPath parameters: {', '.join(data_paths) or 'none'})"
+            ],
+            dag_id,
+        )
+    return schedule
+
+
+def add_new_data_dispatcher(schedule: DatastoreSchedule, pipeline_dag: DAG) -> DAG:
+    """The DAG, scheduled on the watched asset, that starts one run of `pipeline_dag` per file."""
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    from airflow_provider_mlpipe.authoring.datastore_schedule import dispatcher_dag_id
+    from airflow_provider_mlpipe.operators.new_data_runs import NewDataRunsOperator
+
+    asset = schedule.asset
+    parameter = schedule.data_path_parameter_name
+    extra: dict[str, Any] = {}
+    if pipeline_dag.access_control:
+        extra["access_control"] = pipeline_dag.access_control
+    with DAG(
+        dispatcher_dag_id(pipeline_dag.dag_id),
+        schedule=[asset],
+        max_active_runs=1,
+        tags=["mlpipe", "mlpipe:datastore-schedule"],
+        description=f"Starts one run of {pipeline_dag.dag_id} per new or changed file of {asset.uri}",
+        doc_md=(
+            f"Datastore schedule of `{pipeline_dag.dag_id}`: each new or changed file under "
+            f"`{asset.uri}` starts one run of it with the parameter `{parameter}` set to that file."
+        ),
+        **extra,
+    ) as dispatcher:
+        to_start = NewDataRunsOperator(
+            task_id="find_new_files",
+            asset=asset,
+            target_dag_id=pipeline_dag.dag_id,
+            data_path_parameter_name=parameter,
+        )
+        TriggerDagRunOperator.partial(
+            task_id="start_pipeline_run",
+            trigger_dag_id=pipeline_dag.dag_id,
+            logical_date=None,
+            skip_when_already_exists=True,
+        ).expand_kwargs(to_start.output)
+    return dispatcher
 
 
 def publish_pipeline(

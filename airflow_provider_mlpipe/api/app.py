@@ -171,10 +171,16 @@ def create_app() -> FastAPI:
     def set_paused(name: str, user: Any, paused: bool, request: Request) -> dict[str, Any]:
         from airflow.utils.session import create_session
 
+        from airflow_provider_mlpipe.authoring.datastore_schedule import dispatcher_dag_id
+
         _authorize(user, name, "PUT", run=False)
         with create_session() as session:
             model = _one_published(session, name)
             model.is_paused = paused
+            # v1: a disabled pipeline's schedules submit nothing, so its datastore schedule pauses too.
+            dispatcher = session.get(type(model), dispatcher_dag_id(name))
+            if dispatcher is not None:
+                dispatcher.is_paused = paused
             session.flush()
             return _pipeline_json(model, request)
 

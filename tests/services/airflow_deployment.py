@@ -345,6 +345,23 @@ class AirflowDeployment:
             for name in names
         )
 
+    def restart(self, component: str) -> None:
+        """SIGTERM one component's process group (SIGKILL after 15 s) and start it again."""
+        process = self.processes.pop(component)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log = self.log_path(component)
+        previous = log.with_suffix(".before-restart.log")
+        if log.exists():
+            log.replace(previous)
+        self._spawn(component)
+
     def _terminate_all(self) -> None:
         import psutil
 
