@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
     from airflow_provider_mlpipe.graph import PipelineGraph, StepNode
 
+#: Tag of every DAG built from a pipeline (`to_dag`, `publish`).
+PIPELINE_TAG = "mlpipe"
 _JSON_SCHEMA_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
@@ -91,6 +93,7 @@ def pipeline_to_dag(
     if new_data is not None:
         dag_kwargs["schedule"] = None  # its runs are started, one per file, by the dispatcher DAG
     dag_kwargs.setdefault("schedule", None)
+    dag_kwargs["tags"] = [*dag_kwargs.get("tags", []), PIPELINE_TAG]  # what the monitoring page lists
     if graph.description and "doc_md" not in dag_kwargs:
         dag_kwargs["doc_md"] = graph.description
     if graph.description and "description" not in dag_kwargs:
@@ -144,7 +147,7 @@ def add_new_data_dispatcher(schedule: DatastoreSchedule, pipeline_dag: DAG) -> D
         dispatcher_dag_id(pipeline_dag.dag_id),
         schedule=[asset],
         max_active_runs=1,
-        tags=["mlpipe", "mlpipe:datastore-schedule"],
+        tags=["mlpipe:datastore-schedule"],
         description=f"Starts one run of {pipeline_dag.dag_id} per new or changed file of {asset.uri}",
         doc_md=(
             f"Datastore schedule of `{pipeline_dag.dag_id}`: each new or changed file under "

@@ -88,7 +88,7 @@ def test_description_compute_target_and_dag_kwargs(src):
     assert dag.doc_md == "Trains things.\nMore words."
     assert dag.description == "Trains things."
     assert dag.schedule is None
-    assert dag.tags == {"x"}
+    assert dag.tags == {"x", "mlpipe"}
     assert dag.task_dict["gpu_step"].queue == "gpu"
 
 
