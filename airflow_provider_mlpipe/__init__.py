@@ -39,6 +39,7 @@ _EXPORTS = {
     "PipelineRunError": "airflow_provider_mlpipe.client",
     "DatastoreSchedule": "airflow_provider_mlpipe.authoring.datastore_schedule",
     "datastore_schedule": "airflow_provider_mlpipe.authoring.datastore_schedule",
+    "Run": "airflow_provider_mlpipe.run_context",
 }
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "PyPiLibrary",
     "PythonScriptStep",
     "RCranLibrary",
+    "Run",
     "ScheduleRecurrence",
     "StepRun",
     "WheelLibrary",
@@ -105,6 +107,7 @@ if TYPE_CHECKING:
         StepRun,
         Workspace,
     )
+    from airflow_provider_mlpipe.run_context import Run
 
 
 def __getattr__(name: str) -> Any:

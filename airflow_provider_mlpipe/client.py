@@ -422,12 +422,19 @@ class StepRun:
         return PortDataReference(self.outputs[name])
 
     def get_metrics(self) -> dict[str, Any]:
-        """`metrics.json` of the step's outputs merged (empty when there is none)."""
+        """What the step's script logged with `Run.get_context().log(...)` (XCom `mlpipe_metrics`).
+
+        When it logged nothing: the `metrics.json` files of its outputs merged (empty when none).
+        """
         import json
 
         from airflow_provider_mlpipe.authoring.datastore import Datastore
         from airflow_provider_mlpipe.hooks.datastore import join_datastore_path
+        from airflow_provider_mlpipe.run_context import METRICS_XCOM_KEY
 
+        logged = self.run._step_xcom(self.name, METRICS_XCOM_KEY)
+        if isinstance(logged, dict) and logged:
+            return logged
         metrics: dict[str, Any] = {}
         for record in self.outputs.values():
             path = record["path_on_datastore"]
@@ -532,6 +539,18 @@ class PipelineRun:
             print(text.rstrip("\n"))
         print()
 
+    def _step_xcom(self, task_id: str, key: str) -> Any:
+        """One XCom value of a step task of this run; None when there is none."""
+        if self.workspace is None:
+            return _local_xcom(self.pipeline_id, self.id, task_id, key)
+        path = f"/api/v2/dags/{self.pipeline_id}/dagRuns/{self.id}/taskInstances/{task_id}/xcomEntries/{key}"
+        try:
+            return self.workspace.request("GET", path, params={"deserialize": True}).json().get("value")
+        except ApiError as error:
+            if error.status_code == 404:
+                return None
+            raise
+
     def _step_log(self, task_id: str) -> str:
         if self.workspace is None:
             return ""
@@ -564,6 +583,21 @@ def _log_line(line: Any) -> str:
     return " ".join(
         p for p in (f"[{stamp}]" if stamp else "", f"{level.upper()} -" if level else "", event) if p
     )
+
+
+def _local_xcom(dag_id: str | None, run_id: str, task_id: str, key: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(XComModel).where(
+            XComModel.run_id == run_id, XComModel.task_id == task_id, XComModel.key == key
+        )
+        if dag_id is not None:
+            query = query.where(XComModel.dag_id == dag_id)
+        row = session.scalars(query.limit(1)).first()
+        return None if row is None else XComModel.deserialize_value(row)
 
 
 def _local_details(run_id: str, dag_id: str | None) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 Uses a private AIRFLOW_HOME (`.airflow/`, SQLite), puts the input data on the default
 datastore, runs the DAG with Airflow's in-process runner (`dag.test()`), then prints the
-run's state and where each step's outputs are. `DEMO_CONF='{"pipeline_arg": 20}'` sets
-the run's conf.
+run's state, where each step's outputs are and the metrics its script logged.
+`DEMO_CONF='{"pipeline_arg": 20}'` sets the run's conf.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def reuse_text(decision: dict) -> str:
 
 
 def summarize(dag_run) -> int:
-    """Print the run's state, each step's state and where its outputs are; 0 when the run succeeded."""
+    """Print the run's state, each step's state, outputs and metrics; 0 when the run succeeded."""
     from airflow.utils.session import create_session
 
     lines = [f"DAG {dag_run.dag_id}, run {dag_run.run_id}: {dag_run.state}"]
@@ -68,6 +68,8 @@ def summarize(dag_run) -> int:
             lines.append(f"  step {ti.task_id}: {ti.state}, {reuse_text(decision)}")
             for name, record in task_xcom(session, dag_run, ti.task_id).items():
                 lines.append(f"    output {name}: {record['uri']}")
+            for name, value in task_xcom(session, dag_run, ti.task_id, "mlpipe_metrics").items():
+                lines.append(f"    metric {name}: {json.dumps(value)}")
         comparison = task_xcom(session, dag_run, "compare").get("out_data3")
     if comparison and comparison["uri"].startswith("file://"):
         report = json.loads((Path(comparison["uri"].removeprefix("file://")) / "report.json").read_text())

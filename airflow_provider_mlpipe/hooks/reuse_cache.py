@@ -132,10 +132,13 @@ class ReuseCacheHook(BaseHook):
         source: dict[str, str],
         run_record: dict[str, Any],
         replace_unreadable: bool = False,
+        *,
+        metrics: dict[str, Any] | None = None,
     ) -> bool:
         """Create the entry for `key` unless one exists (create-only); True when this call wrote it.
 
         With `replace_unreadable`, an existing entry that cannot be read is deleted first.
+        `metrics`, the metrics the run logged, are kept in the entry for a HIT to hand on.
         """
         entry = {
             "format": ENTRY_FORMAT,
@@ -146,6 +149,8 @@ class ReuseCacheHook(BaseHook):
             "run": run_record,
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         }
+        if metrics is not None:
+            entry["metrics"] = metrics
         data = json.dumps(entry, indent=1, sort_keys=True).encode()
         path = self.entry_path(key.digest)
         if self.client.create_only(path, data):

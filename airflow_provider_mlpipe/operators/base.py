@@ -150,8 +150,13 @@ class PipelineStepOperator(BaseOperator):
         records: dict[str, dict[str, Any]],
         run_record: dict[str, Any],
         reason: str,
+        *,
+        metrics: dict[str, Any] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """After a successful run: record the reuse entry (create-only) and say so in XCom."""
+        """After a successful run: record the reuse entry (create-only) and say so in XCom.
+
+        `metrics` (what the step's script logged) go into the entry, for a HIT to hand on.
+        """
         for output in records.values():
             output["reuse_key"] = key.digest
         source = {
@@ -162,7 +167,9 @@ class PipelineStepOperator(BaseOperator):
         }
         written = False  # a step that may never be reused leaves no entry to find
         if self.allow_reuse:
-            written = cache.record(key, records, source, run_record, reason == "entry unreadable")
+            written = cache.record(
+                key, records, source, run_record, reason == "entry unreadable", metrics=metrics
+            )
             if written:
                 self.log.info("Reuse: recorded entry %s", key.digest)
             else:

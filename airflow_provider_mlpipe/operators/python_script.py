@@ -87,8 +87,8 @@ class PythonScriptStepOperator(PipelineStepOperator):
             if decision.hit:
                 return self.hand_on(ti, key, decision.entry)  # type: ignore[arg-type]
             run_record = {"git": git_info(Path(self.source_directory) if self.source_directory else None)}
-            records = self._run(ti, data, locations, snapshot, params, workdir)
-            return self.record(ti, cache, key, records, run_record, decision.reason)
+            records, metrics = self._run(ti, data, locations, snapshot, params, workdir)
+            return self.record(ti, cache, key, records, run_record, decision.reason, metrics=metrics)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -98,6 +98,15 @@ class PythonScriptStepOperator(PipelineStepOperator):
             self._process.kill()
 
     # Reuse
+
+    def hand_on(self, ti: Any, key: ReuseKey, entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """A HIT also hands on the metrics the original run logged (none for entries older than metrics)."""
+        from airflow_provider_mlpipe.run_context import METRICS_XCOM_KEY
+
+        records = super().hand_on(ti, key, entry)
+        metrics = entry.get("metrics")
+        ti.xcom_push(key=METRICS_XCOM_KEY, value=metrics if isinstance(metrics, dict) else {})
+        return records
 
     def _reuse_key(
         self, data: StepData, locations: list[InputLocation], snapshot: list[str], params: Any
@@ -153,7 +162,13 @@ class PythonScriptStepOperator(PipelineStepOperator):
         snapshot: list[str],
         params: Any,
         workdir: Path,
-    ) -> dict[str, dict[str, Any]]:
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+        """Run the script; returns the output records and the metrics it logged.
+
+        The metrics are written and pushed to XCom whatever the exit code, so a failed
+        script's metrics help to debug it; outputs are published only after a success.
+        """
+        from airflow_provider_mlpipe.runtime.metrics import StepMetrics
         from airflow_provider_mlpipe.runtime.process import ScriptProcess
         from airflow_provider_mlpipe.runtime.step_data import StepDataError
 
@@ -166,9 +181,12 @@ class PythonScriptStepOperator(PipelineStepOperator):
         argv = [self.python_interpreter or sys.executable, str(code_dir / self.script_name)]
         argv += [self._bind(token, input_paths, output_paths, params) for token in self.arguments]
         env = self._environment(input_paths, output_paths, params)
+        metrics = StepMetrics(workdir / "metrics", self.log)
+        env.update(metrics.environment(ti.dag_id, ti.run_id, ti.task_id, env.get("PYTHONPATH")))
         self.log.info("Step %r: running %s", self.step_name, " ".join(argv))
         self._process = ScriptProcess(argv, code_dir, env, self.log)
         code = self._process.run()
+        logged = metrics.publish(ti, data, self.outputs[0].get("datastore") if self.outputs else None)
         if code != 0:
             tail = "\n".join(self._process.stderr_tail) or "(no stderr)"
             raise AirflowException(
@@ -176,12 +194,13 @@ class PythonScriptStepOperator(PipelineStepOperator):
                 f"last lines of stderr:\n{tail}"
             )
         try:
-            return {
+            records = {
                 spec["name"]: data.publish_output(
                     spec, output_paths[spec["name"]], ti.dag_id, ti.run_id, ti.task_id
                 )
                 for spec in self.outputs
             }
+            return records, logged
         except StepDataError as error:
             raise AirflowException(str(error)) from error
 

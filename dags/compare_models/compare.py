@@ -11,6 +11,10 @@ import shutil
 import numpy as np
 import pandas as pd
 
+from airflow_provider_mlpipe import Run
+
+run = Run.get_context()
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--comp_data1", required=True, help="folder of trained models")
 parser.add_argument("--comp_data2", required=True, help="folder of predictions and metrics")
@@ -48,6 +52,12 @@ report = {
     "accuracy_difference_mean": round(float(np.mean(differences)), 4),
     "best_wins_share": round(float(np.mean([d >= 0 for d in differences])), 4),
 }
+for rank, name in enumerate(ranking, 1):
+    run.log_row("leaderboard", rank=rank, model=name, **metrics[name])
+run.log("best_model", best)
+run.log("bootstrap_rounds", args.param1)
+run.log("accuracy_difference_mean", report["accuracy_difference_mean"])
+run.log("best_wins_share", report["best_wins_share"])
 with open(os.path.join(args.output_data, "report.json"), "w") as handle:
     json.dump(report, handle, indent=2)
 print(json.dumps(report, indent=2))

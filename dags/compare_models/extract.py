@@ -8,6 +8,10 @@ import pickle
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
+from airflow_provider_mlpipe import Run
+
+run = Run.get_context()
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--input_data", required=True, help="folder written by train.py")
 parser.add_argument("--output_data", required=True, help="folder for predictions and metrics")
@@ -31,6 +35,8 @@ for name in names:
         "accuracy": round(float(accuracy_score(y_test, predicted)), 4),
         "f1_macro": round(float(f1_score(y_test, predicted, average="macro")), 4),
     }
+    run.log(f"{name}_accuracy", metrics[name]["accuracy"], description=f"{name} on the held-out split")
+    run.log(f"{name}_f1_macro", metrics[name]["f1_macro"])
     print(f"{name}: accuracy={metrics[name]['accuracy']} f1_macro={metrics[name]['f1_macro']}")
 with open(os.path.join(args.output_data, "metrics.json"), "w") as handle:
     json.dump(metrics, handle, indent=2)

@@ -12,6 +12,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from airflow_provider_mlpipe import Run
+
+run = Run.get_context()  # v1: from azureml.core import Run
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--input", required=True, help="CSV with feature columns and a 'target' column")
 parser.add_argument("--output", required=True, help="folder for the trained models")
@@ -31,7 +35,10 @@ for name, model in models.items():
     model.fit(x_train, y_train)
     with open(os.path.join(args.output, f"{name}.pkl"), "wb") as handle:
         pickle.dump(model, handle)
+    run.log(f"{name}_train_accuracy", round(float(model.score(x_train, y_train)), 4))
     print(f"trained {name} on {len(x_train)} rows")
+run.log("train_rows", len(x_train))
+run.log("test_rows", len(x_test))
 x_test.assign(target=y_test).to_csv(os.path.join(args.output, "test.csv"), index=False)
 with open(os.path.join(args.output, "models.json"), "w") as handle:
     json.dump(sorted(models), handle)
