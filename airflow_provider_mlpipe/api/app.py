@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, HTTPException, Request, status
 
+from airflow_provider_mlpipe.api.monitor import add_monitor
 from airflow_provider_mlpipe.api.payload import (
     PUBLISHED_TAG,
     RUN_RECORD_KEY,
@@ -228,6 +229,7 @@ def create_app() -> FastAPI:
             _authorize(user, run.dag_id, "GET", run=True)
             return {**_run_summary(run), "Steps": _steps(session, run)}
 
+    add_monitor(app)
     return app
 
 
@@ -249,30 +251,19 @@ def _run_summary(run: Any) -> dict[str, Any]:
 
 def _steps(session: Any, run: Any) -> list[dict[str, Any]]:
     """Each step's status, reuse decision and outputs (from the step's XCom)."""
-    from airflow.models.xcom import XComModel
-    from sqlalchemy import select
+    from airflow_provider_mlpipe.api.steps import step_records
 
-    rows = session.scalars(
-        select(XComModel).where(
-            XComModel.dag_id == run.dag_id,
-            XComModel.run_id == run.run_id,
-            XComModel.key.in_(["return_value", "mlpipe_reuse"]),
-        )
-    )
-    values: dict[tuple[str, str], Any] = {}
-    for row in rows:
-        values[(row.task_id, row.key)] = XComModel.deserialize_value(row)
     steps = []
-    for ti in sorted(run.get_task_instances(session=session), key=lambda t: t.task_id):
-        reuse = values.get((ti.task_id, "mlpipe_reuse")) or {}
+    for step in step_records(session, run.dag_id, [run.run_id])[run.run_id]:
+        reuse = step.reuse
         steps.append(
             {
-                "Name": ti.task_id,
-                "Status": v1_status(ti.state),
+                "Name": step.task_id,
+                "Status": v1_status(step.state),
                 "Reused": reuse.get("decision") == "hit" if reuse else None,
                 "ReusedFrom": reuse.get("source"),
                 "ReuseReason": reuse.get("reason"),
-                "Outputs": values.get((ti.task_id, "return_value")) or {},
+                "Outputs": step.outputs,
             }
         )
     return steps

@@ -1,0 +1,188 @@
+"""The example pipeline in the real Airflow UI, driven by headless Chromium (Debian's, never downloaded).
+
+Log in through SimpleAuthManager's form, find the example DAG and its graph, open the trigger
+form and see the typed pipeline parameter, trigger with another value, and read the run's
+metrics on the "ML pipelines" page next to an earlier run's. Screenshots go to
+`$MLPIPE_ARTIFACTS` (default `.test-artifacts/browser/`); with `MLPIPE_UPDATE_SCREENSHOTS=1`
+the README's copies in `docs/screenshots/` are replaced too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.deployment]
+
+CHROMIUM = Path("/usr/bin/chromium")
+DAG_ID = "mlpipe_compare_models"
+#: Screenshots the README shows, by the name the test saves them under.
+DOCS_SCREENSHOTS = ("dag-graph", "trigger-form", "monitoring-runs", "monitoring-compare")
+VIEWPORT = {"width": 1280, "height": 800}
+UI_TIMEOUT_MS = 60_000
+RUN_TIMEOUT_SECONDS = 240
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium and Playwright's Python package; skipped without them (a failure on CI).
+
+    Session-scoped so that it is checked before the (session) Airflow deployment is started.
+    """
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"{CHROMIUM} not found (Debian: `apt-get install chromium`; .ci/run installs it)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError as error:
+            problem = f"Playwright's Python package is not installed ({error}); pip install -e '.[test]'"
+    if problem:
+        if _on_ci():
+            pytest.fail(f"browser test needs {problem}; it is required on CI")
+        pytest.skip(f"browser test: {problem}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    folder = Path(os.environ.get("MLPIPE_ARTIFACTS") or REPO / ".test-artifacts") / "browser"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def example(chromium: Path, airflow_deployment: Any) -> Iterator[tuple[Any, str]]:
+    """The repo's example pipeline in the deployment, its input data uploaded, and one run with defaults."""
+    deployment = airflow_deployment
+    dags = deployment.dags_folder
+    shutil.copytree(REPO / "dags" / "compare_models", dags / "compare_models", dirs_exist_ok=True)
+    ignore = dags / ".airflowignore"
+    lines = ignore.read_text().splitlines() if ignore.exists() else []
+    if "compare_models/" not in lines:
+        ignore.write_text("\n".join([*lines, "compare_models/"]) + "\n")
+    prepared = subprocess.run(
+        [sys.executable, str(REPO / "dags" / "compare_models" / "prepare_data.py")],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert prepared.returncode == 0, prepared.stderr
+    shutil.copy(REPO / "dags" / f"{DAG_ID}.py", dags / f"{DAG_ID}.py")
+    deployment.wait_for_dag(DAG_ID, timeout=180)
+    baseline = deployment.trigger(DAG_ID, {})["dag_run_id"]
+    final = deployment.wait_for_run(DAG_ID, baseline, timeout=RUN_TIMEOUT_SECONDS)
+    assert final["state"] == "success", deployment.task_states(DAG_ID, baseline)
+    yield deployment, baseline
+
+
+def test_log_in_trigger_with_a_parameter_and_compare_metrics(example, chromium, artifacts):
+    from playwright.sync_api import expect, sync_playwright
+
+    deployment, baseline = example
+    shots: dict[str, Path] = {}
+
+    def shoot(page: Any, name: str) -> None:
+        shots[name] = artifacts / f"{len(shots) + 1:02d}-{name}.png"
+        page.screenshot(path=str(shots[name]))
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        try:
+            page = browser.new_context(viewport=VIEWPORT).new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+
+            # Log in: the UI sends us to SimpleAuthManager's form, then back.
+            page.goto(deployment.url + "/")
+            page.get_by_label("Username").fill("admin")
+            page.get_by_label("Password").fill("admin")
+            shoot(page, "login")
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(lambda url: "/auth/login" not in url)
+
+            # The DAG list, then the DAG's graph: one node per step.
+            page.goto(deployment.url + "/dags")
+            expect(page.get_by_role("link", name=DAG_ID, exact=True)).to_be_visible()
+            shoot(page, "dags")
+            page.get_by_role("link", name=DAG_ID, exact=True).click()
+            page.get_by_role("button", name="Show Graph (Press g)").click()
+            nodes = page.locator(".react-flow__node")
+            for step in ("train", "extract", "compare"):
+                expect(nodes.filter(has_text=step)).to_have_count(1)
+            shoot(page, "dag-graph")
+
+            # The trigger form shows the PipelineParameter as a typed (number) field with its default.
+            page.get_by_role("button", name="Trigger Dag").click()
+            dialog = page.get_by_role("dialog")
+            expect(dialog.get_by_text("Run Parameters")).to_be_visible()
+            field = dialog.get_by_role("spinbutton")
+            expect(field).to_have_attribute("name", "element_pipeline_arg")
+            expect(field).to_have_value("10")
+            expect(dialog.get_by_text("PipelineParameter used by step(s): compare")).to_be_visible()
+            field.fill("20")
+            shoot(page, "trigger-form")
+            dialog.get_by_role("button", name="Trigger", exact=True).click()
+
+            # The UI opens the new run; it must succeed with the value we typed.
+            page.wait_for_url(f"**/dags/{DAG_ID}/runs/**")
+            run_id = unquote(page.url.rsplit("/runs/", 1)[1].split("?")[0].split("/")[0])
+            assert run_id != baseline
+            final = deployment.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT_SECONDS)
+            assert final["state"] == "success", deployment.task_states(DAG_ID, run_id)
+            assert final["conf"]["pipeline_arg"] == 20
+            page.reload()
+            expect(page.get_by_text("Success").first).to_be_visible()
+            shoot(page, "run")
+
+            # The "ML pipelines" page, from the UI's navigation: the run, its steps, its metrics.
+            page.get_by_role("link", name="ML pipelines").click()
+            page.wait_for_url("**/plugin/ml-pipelines**")
+            monitor = page.frame_locator("iframe[title='ML pipelines']")
+            row = monitor.locator(f"tr.run[data-run-id='{run_id}']")
+            expect(row.locator("[data-state]").first).to_have_text("success")
+            # train and extract did not change: reused from the baseline run; compare ran again.
+            expect(row.locator("[data-step=train] .reuse.hit")).to_be_visible()
+            expect(row.locator("[data-step=compare] .reuse.hit")).to_have_count(0)
+            details = monitor.locator(f"tr[data-details-of='{run_id}']")
+            compare_step = details.locator("[data-step=compare]")
+            expect(compare_step.locator("dd[data-metric=bootstrap_rounds]")).to_have_text("20")
+            expect(compare_step.locator("dd[data-output=out_data3]")).to_contain_text(
+                run_id.split("+")[0][:20]
+            )
+            shoot(page, "monitoring-runs")
+
+            # Compare: the two runs' scalar metrics side by side, and a chart per metric.
+            compare = monitor.locator("[data-testid=compare]")
+            rounds = compare.locator("tr[data-metric=bootstrap_rounds] td")
+            expect(rounds).to_have_text(["20", "10"])
+            expect(compare.locator("svg[data-metric=bootstrap_rounds] rect")).to_have_count(2)
+            row.get_by_role("button", name="Hide details").click()
+            expect(details).to_have_count(0)
+            compare.evaluate("node => node.scrollIntoView({block: 'start'})")
+            shoot(page, "monitoring-compare")
+        finally:
+            browser.close()
+
+    if os.environ.get("MLPIPE_UPDATE_SCREENSHOTS") == "1":
+        docs = REPO / "docs" / "screenshots"
+        docs.mkdir(parents=True, exist_ok=True)
+        for name in DOCS_SCREENSHOTS:
+            shutil.copy(shots[name], docs / f"{name}.png")
