@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import DAG, Param, TaskGroup
 from airflow.sdk.definitions._internal.contextmanager import DagContext
 
+from airflow_provider_mlpipe.api.payload import PIPELINE_TAG
 from airflow_provider_mlpipe.authoring.adla import AdlaStep
 from airflow_provider_mlpipe.authoring.data import DataPath, PipelineParameter
 from airflow_provider_mlpipe.authoring.databricks import DatabricksStep
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
     from airflow_provider_mlpipe.graph import PipelineGraph, StepNode
 
-#: Tag of every DAG built from a pipeline (`to_dag`, `publish`).
-PIPELINE_TAG = "mlpipe"
 _JSON_SCHEMA_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 

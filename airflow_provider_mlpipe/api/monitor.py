@@ -17,7 +17,12 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from airflow_provider_mlpipe.api.payload import PUBLISHED_TAG, RUN_RECORD_KEY, VERSION_TAG_PREFIX
+from airflow_provider_mlpipe.api.payload import (
+    PIPELINE_TAG,
+    PUBLISHED_TAG,
+    RUN_RECORD_KEY,
+    VERSION_TAG_PREFIX,
+)
 from airflow_provider_mlpipe.api.steps import StepRecord, step_records
 
 try:  # the dependency is only importable inside an Airflow installation with the API server
@@ -25,8 +30,6 @@ try:  # the dependency is only importable inside an Airflow installation with th
 except ImportError:  # pragma: no cover - documentation builds
     GetUserDep = Any  # type: ignore[misc,assignment]
 
-#: Tag every DAG made from a pipeline carries (`Pipeline.to_dag`, `Pipeline.publish`).
-PIPELINE_TAG = "mlpipe"
 #: The page, its script, style sheet and icon (package data).
 STATIC_DIR = Path(__file__).with_name("static")
 #: Where the plugin mounts the app and where the page lives in it.

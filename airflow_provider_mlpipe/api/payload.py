@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Tag that marks a DAG made by `Pipeline.publish` (listed and triggerable through /mlpipe).
+#: Tag of every DAG built from a pipeline (`to_dag`, `publish`): what the monitoring page lists.
+PIPELINE_TAG = "mlpipe"
 PUBLISHED_TAG = "mlpipe:published"
 VERSION_TAG_PREFIX = "mlpipe:version:"
 #: Key of the run's conf that records how it was submitted (experiment, tags, version...).
