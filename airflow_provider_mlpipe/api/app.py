@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, HTTPException, Request, status
 
+from airflow_provider_mlpipe.api.dags import GetUserDep, dag_allowed, tagged_dags
 from airflow_provider_mlpipe.api.monitor import add_monitor
 from airflow_provider_mlpipe.api.payload import (
     PUBLISHED_TAG,
@@ -21,39 +22,15 @@ from airflow_provider_mlpipe.api.payload import (
     v1_status,
 )
 
-try:  # the dependency is only importable inside an Airflow installation with the API server
-    from airflow.api_fastapi.core_api.security import GetUserDep
-except ImportError:  # pragma: no cover - documentation builds
-    GetUserDep = Any  # type: ignore[misc,assignment]
-
 
 def _authorize(user: Any, dag_id: str, method: str, run: bool) -> None:
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
-    allowed = get_auth_manager().is_authorized_dag(
-        method=method,  # type: ignore[arg-type]
-        access_entity=DagAccessEntity.RUN if run else None,
-        details=DagDetails(id=dag_id),
-        user=user,
-    )
-    if not allowed:
+    if not dag_allowed(user, dag_id, method, "RUN" if run else None):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"not allowed to {method} pipeline {dag_id!r}")
 
 
 def _published(session: Any, name: str | None = None) -> list[Any]:
     """Published pipelines (DAGs tagged by `Pipeline.publish`), or the one called `name`."""
-    from airflow.models.dag import DagModel, DagTag
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    query = (
-        select(DagModel).options(selectinload(DagModel.tags)).join(DagTag, DagTag.dag_id == DagModel.dag_id)
-    )
-    query = query.where(DagTag.name == PUBLISHED_TAG, ~DagModel.is_stale)
-    if name is not None:
-        query = query.where(DagModel.dag_id == name)
-    return list(session.scalars(query).unique())
+    return tagged_dags(session, PUBLISHED_TAG, name)
 
 
 def _version(model: Any) -> str | None:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from airflow_provider_mlpipe.api.dags import GetUserDep, dag_allowed, tagged_dags
 from airflow_provider_mlpipe.api.payload import (
     PIPELINE_TAG,
     PUBLISHED_TAG,
@@ -24,11 +25,6 @@ from airflow_provider_mlpipe.api.payload import (
     VERSION_TAG_PREFIX,
 )
 from airflow_provider_mlpipe.api.steps import StepRecord, step_records
-
-try:  # the dependency is only importable inside an Airflow installation with the API server
-    from airflow.api_fastapi.core_api.security import GetUserDep
-except ImportError:  # pragma: no cover - documentation builds
-    GetUserDep = Any  # type: ignore[misc,assignment]
 
 #: The page, its script, style sheet and icon (package data).
 STATIC_DIR = Path(__file__).with_name("static")
@@ -48,33 +44,12 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 def _allowed(user: Any, dag_id: str, entity: str | None) -> bool:
     """Whether the auth manager lets `user` read `entity` (a DagAccessEntity name) of `dag_id`."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
-    return get_auth_manager().is_authorized_dag(
-        method="GET",
-        access_entity=DagAccessEntity[entity] if entity else None,
-        details=DagDetails(id=dag_id),
-        user=user,
-    )
+    return dag_allowed(user, dag_id, "GET", entity)
 
 
 def _pipelines(session: Any, dag_id: str | None = None) -> list[Any]:
     """DAGs made from pipelines (tagged "mlpipe"), not stale; or the one called `dag_id`."""
-    from airflow.models.dag import DagModel, DagTag
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    query = (
-        select(DagModel)
-        .options(selectinload(DagModel.tags))
-        .join(DagTag, DagTag.dag_id == DagModel.dag_id)
-        .where(DagTag.name == PIPELINE_TAG, ~DagModel.is_stale)
-        .order_by(DagModel.dag_id)
-    )
-    if dag_id is not None:
-        query = query.where(DagModel.dag_id == dag_id)
-    return list(session.scalars(query).unique())
+    return tagged_dags(session, PIPELINE_TAG, dag_id)
 
 
 def _pipeline_json(model: Any, latest: Any | None) -> dict[str, Any]:

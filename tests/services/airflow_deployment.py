@@ -816,6 +816,26 @@ def _alive(process: Any) -> bool:
         return False
 
 
+def _started(deployment: AirflowDeployment, needed_by: str) -> Iterator[AirflowDeployment]:
+    """Start `deployment` for a fixture and stop it after; a missing service skips (fails on CI)."""
+    try:
+        deployment.start()
+    except (PostgresUnavailable, RedisUnavailable) as error:
+        service = (
+            f"PostgreSQL not reachable on {PG_HOST}:{PG_PORT}"
+            if isinstance(error, PostgresUnavailable)
+            else f"Redis not usable on {REDIS_HOST}:{REDIS_PORT}"
+        )
+        message = f"{service}{needed_by}: {error}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; it is required on CI")
+        pytest.skip(message)
+    try:
+        yield deployment
+    finally:
+        deployment.stop()
+
+
 @pytest.fixture(scope="session")
 def airflow_deployment_env() -> dict[str, str]:
     """Extra environment for every component of the session's deployment; override to add some."""
@@ -833,17 +853,7 @@ def airflow_deployment(
     """
     root = tmp_path_factory.mktemp("airflow-deployment")
     deployment = AirflowDeployment(home=root / "home", dags_folder=root / "dags", env=airflow_deployment_env)
-    try:
-        deployment.start()
-    except PostgresUnavailable as error:
-        message = f"PostgreSQL not reachable on {PG_HOST}:{PG_PORT}: {error}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; it is required on CI")
-        pytest.skip(message)
-    try:
-        yield deployment
-    finally:
-        deployment.stop()
+    yield from _started(deployment, "")
 
 
 @pytest.fixture(scope="session")
@@ -869,19 +879,4 @@ def celery_deployment(
         components=CELERY_COMPONENTS,
         env=celery_deployment_env,
     )
-    try:
-        deployment.start()
-    except (PostgresUnavailable, RedisUnavailable) as error:
-        service = (
-            f"PostgreSQL not reachable on {PG_HOST}:{PG_PORT}"
-            if isinstance(error, PostgresUnavailable)
-            else f"Redis not usable on {REDIS_HOST}:{REDIS_PORT}"
-        )
-        message = f"{service} (needed by the CeleryExecutor deployment): {error}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; it is required on CI")
-        pytest.skip(message)
-    try:
-        yield deployment
-    finally:
-        deployment.stop()
+    yield from _started(deployment, " (needed by the CeleryExecutor deployment)")
