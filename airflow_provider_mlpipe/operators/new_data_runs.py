@@ -69,16 +69,16 @@ class NewDataRunsOperator(BaseOperator):
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         events = context["inlet_events"][self.asset].ascending(False).limit(self.scan_limit)
-        ti = context["ti"]
-        to_start: list[dict[str, Any]] = []
+        files: dict[str, tuple[Any, dict[str, str]]] = {}
         for event in reversed(list(events)):
             file = changed_file(event.extra)
             if file is None:
                 self.log.info("Asset event %s names no file (%r): nothing to start", event.id, event.extra)
                 continue
-            run_id = run_id_for_event(event.id)
-            if ti.get_dr_count(dag_id=self.target_dag_id, run_ids=[run_id]):
-                continue
+            files[run_id_for_event(event.id)] = (event, file)
+        to_start: list[dict[str, Any]] = []
+        for run_id in self._without_runs(context["ti"], list(files)):
+            event, file = files[run_id]
             self.log.info(
                 "File %r on datastore %r (asset event %s): starting run %s of %s with %s set to it",
                 file["path_on_datastore"],
@@ -92,3 +92,15 @@ class NewDataRunsOperator(BaseOperator):
         if not to_start:
             self.log.info("Each file event of %s has its run of %s", self.asset.uri, self.target_dag_id)
         return to_start
+
+    def _without_runs(self, ti: Any, run_ids: list[str]) -> list[str]:
+        """The `run_ids` (in order) that `target_dag_id` has no run with: one count when all have one."""
+        if not run_ids:
+            return []
+        found = ti.get_dr_count(dag_id=self.target_dag_id, run_ids=run_ids)
+        if found == 0:
+            return run_ids
+        if found == len(run_ids):
+            return []
+        half = len(run_ids) // 2
+        return self._without_runs(ti, run_ids[:half]) + self._without_runs(ti, run_ids[half:])
