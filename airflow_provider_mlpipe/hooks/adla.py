@@ -78,13 +78,10 @@ class AdlaHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {"host": "Account name", "login": "Client ID", "password": "Client secret"},
-            "placeholders": {
-                "extra": '{"tenant_id": "...", "adla_job_dns_suffix": "azuredatalakeanalytics.net"}'
-            },
-        }
+        """The form declared in the provider info, for Airflow < 3.2 (later versions read it there)."""
+        from airflow_provider_mlpipe.get_provider_info import legacy_field_behaviour
+
+        return legacy_field_behaviour(cls.conn_type)
 
     def credential(self, conn: Any) -> Any:
         """The azure-identity credential this connection describes."""

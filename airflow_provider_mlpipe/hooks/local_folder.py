@@ -209,8 +209,7 @@ class LocalFolderDatastoreHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["host", "schema", "login", "password", "port"],
-            "relabeling": {},
-            "placeholders": {"extra": '{"root": "/data/mlpipe"}'},
-        }
+        """The form declared in the provider info, for Airflow < 3.2 (later versions read it there)."""
+        from airflow_provider_mlpipe.get_provider_info import legacy_field_behaviour
+
+        return legacy_field_behaviour(cls.conn_type)
