@@ -58,14 +58,78 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_mlpipe.links.DatabricksRunLink",
             "airflow_provider_mlpipe.links.AdlaJobLink",
         ],
+        # The "Add connection" forms (read by Airflow >= 3.2 from here; earlier versions ask the
+        # hooks' get_ui_field_behaviour, which returns the same declaration).
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_mlpipe.hooks.local_folder.LocalFolderDatastoreHook",
+                "hook-name": "mlpipe local folder datastore",
                 "connection-type": "mlpipe_local",
+                "conn-fields": {
+                    "root": {
+                        "label": "Root folder",
+                        "schema": {"type": ["string", "null"]},
+                        "description": (
+                            "Absolute path of the folder that holds this datastore's files, e.g. "
+                            "/data/mlpipe. Every worker must see it at this path (one machine's disk, "
+                            "or a shared mount). Missing folders are created on the first write."
+                        ),
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "schema", "login", "password", "port"],
+                    "relabeling": {},
+                    "placeholders": {},
+                },
             },
             {
                 "hook-class-name": "airflow_provider_mlpipe.hooks.adla.AdlaHook",
+                "hook-name": "mlpipe Azure Data Lake Analytics",
                 "connection-type": "mlpipe_adla",
+                "conn-fields": {
+                    "tenant_id": {
+                        "label": "Tenant ID",
+                        "schema": {"type": ["string", "null"]},
+                        "description": (
+                            "Microsoft Entra tenant of the service principal given as Client ID and "
+                            "Client secret. Leave all three empty to sign in with azure-identity's "
+                            "DefaultAzureCredential (managed identity, workload identity, Azure CLI)."
+                        ),
+                    },
+                    "access_token": {
+                        "label": "Access token",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": (
+                            "A bearer token for https://datalake.azure.net issued elsewhere (e.g. by a CI "
+                            "job), used instead of a service principal. It is not refreshed."
+                        ),
+                    },
+                    "adla_job_dns_suffix": {
+                        "label": "Job endpoint DNS suffix",
+                        "schema": {"type": ["string", "null"]},
+                        "description": (
+                            "Empty: azuredatalakeanalytics.net (Azure public cloud). The job API is "
+                            "called at https://<account name>.<suffix>."
+                        ),
+                    },
+                    "base_url": {
+                        "label": "Job endpoint URL (tests)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": (
+                            "Leave empty for Azure. For a local stand-in of the job API: its URL; the "
+                            "jobs are then called at <URL>/<account name>/jobs."
+                        ),
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"host": "Account name", "login": "Client ID", "password": "Client secret"},
+                    "placeholders": {
+                        "host": "ADLA account name, e.g. myadlaaccount",
+                        "login": "Application (client) ID of a service principal",
+                        "password": "Client secret of that service principal",
+                    },
+                },
             },
         ],
         "config": {
@@ -143,4 +207,17 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         },
+    }
+
+
+def legacy_field_behaviour(connection_type: str) -> dict[str, Any]:
+    """A connection type's form as `get_ui_field_behaviour()` returns it (Airflow < 3.2 asks hooks)."""
+    [declared] = [
+        c for c in get_provider_info()["connection-types"] if c["connection-type"] == connection_type
+    ]
+    behaviour = declared["ui-field-behaviour"]
+    return {
+        "hidden_fields": list(behaviour["hidden-fields"]),
+        "relabeling": dict(behaviour["relabeling"]),
+        "placeholders": dict(behaviour["placeholders"]),
     }

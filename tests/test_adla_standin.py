@@ -180,3 +180,34 @@ def test_wait_until_and_time_based_steps() -> None:
         assert standin.wait_until(job_id, "Ended", timeout=5).result == "Cancelled"
         with pytest.raises(TimeoutError):
             standin.wait_until(job_id, "Running", timeout=0.1)
+
+
+def test_job_list_newest_first_without_script(adla_standin: AdlaStandIn) -> None:
+    job_client = client(adla_standin)
+    assert list(job_client.job.list(ACCOUNT, top=1)) == []
+    ids = [submit(job_client, SCRIPT, name=f"job{n}").job_id for n in range(3)]
+
+    [newest] = job_client.job.list(ACCOUNT, top=1)
+    assert (newest.job_id, newest.name, value(newest.state)) == (ids[2], "job2", "Accepted")
+    assert [job.job_id for job in job_client.job.list(ACCOUNT, top=1, skip=1)] == [ids[1]]
+    assert [job.job_id for job in job_client.job.list(ACCOUNT)] == ids[::-1]
+    assert ("GET", f"/{ACCOUNT}/jobs", {"$top": "1", "api-version": "2017-09-01-preview"}) in (
+        adla_standin.requests
+    )
+
+
+def test_job_list_refuses_what_it_cannot_honour(adla_standin: AdlaStandIn) -> None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {adla_standin.token}"}
+    url = f"{adla_standin.url}/{ACCOUNT}/jobs"
+    for query, code in (
+        ({"$top": "0"}, "InvalidQueryParameterValue"),
+        ({"$skip": "x"}, "InvalidQueryParameterValue"),
+        ({"$filter": "result eq 'Failed'"}, "InvalidQueryParameter"),
+    ):
+        response = httpx.get(url, params={"api-version": "2017-09-01-preview", **query}, headers=headers)
+        assert response.status_code == 400 and response.json()["error"]["code"] == code, query
+    assert httpx.get(url, params={"api-version": "2017-09-01-preview"}).status_code == 401
+    assert httpx.get(url, params={"api-version": "2016-11-01"}, headers=headers).status_code == 400
+    assert httpx.put(url, params={"api-version": "2017-09-01-preview"}, headers=headers).status_code == 404

@@ -369,3 +369,13 @@ def test_api_2_1_paths_are_served(databricks_standin: DatabricksStandIn) -> None
     run = w.api_client.do("GET", "/api/2.1/jobs/runs/get", query={"run_id": submitted["run_id"]})
     assert run["run_id"] == submitted["run_id"] and run["tasks"][0]["task_key"] == "j"
     assert w.api_client.do("POST", "/api/2.1/jobs/runs/cancel", body={"run_id": submitted["run_id"]}) == {}
+
+
+def test_current_user_is_the_token_owner(databricks_standin: DatabricksStandIn) -> None:
+    from databricks.sdk.errors import PermissionDenied, Unauthenticated
+
+    me = client(databricks_standin).current_user.me()
+    assert (me.user_name, me.active) == (databricks_standin.user_name, True)
+    assert me.id and me.display_name
+    with pytest.raises((Unauthenticated, PermissionDenied), match="Invalid access token"):
+        client(databricks_standin, token="dapi-wrong").current_user.me()

@@ -109,3 +109,49 @@ def test_hook_builds_the_datastore_from_its_connection(folder_store, tmp_path):
 
     assert LocalFolderDatastoreHook("folder_store").get_conn().root == (tmp_path / "store").resolve()
     assert Path(str(tmp_path)).exists()
+
+
+def _tested(monkeypatch, root: object, conn_id: str = "probe") -> tuple[bool, str]:
+    from airflow_provider_mlpipe.hooks.local_folder import LocalFolderDatastoreHook
+
+    extra = {} if root is None else {"root": str(root)}
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "mlpipe_local", "extra": extra})
+    )
+    return LocalFolderDatastoreHook(conn_id).test_connection()
+
+
+def test_test_connection_writes_a_probe_and_leaves_nothing(monkeypatch, tmp_path):
+    import socket
+
+    (tmp_path / "store").mkdir()
+    ok, message = _tested(monkeypatch, tmp_path / "store")
+    assert (
+        ok and message == f"{tmp_path / 'store'} exists and is writable (checked on {socket.gethostname()})."
+    )
+    assert list((tmp_path / "store").iterdir()) == []
+
+    ok, message = _tested(monkeypatch, tmp_path / "a" / "b")
+    assert ok and message.startswith(
+        f"{tmp_path / 'a' / 'b'} does not exist yet; it can be created in {tmp_path}"
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "store"]
+
+
+def test_test_connection_says_what_is_wrong(monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert _tested(monkeypatch, tmp_path / "file")[1].startswith(
+        f"{tmp_path / 'file'} is a file, not a folder"
+    )
+    ok, message = _tested(monkeypatch, tmp_path / "file" / "sub")
+    assert not ok and message.startswith(
+        f"cannot create {tmp_path / 'file' / 'sub'}: {tmp_path / 'file'} is a file"
+    )
+    ok, message = _tested(monkeypatch, None)
+    assert not ok and message == 'No folder given: fill in "Root folder" (extra {"root": "/path"}).'
+    ok, message = _tested(monkeypatch, "relative/store")
+    assert (
+        not ok
+        and message
+        == "Root folder must be an absolute path (workers resolve 'relative/store' in their own working folders)."
+    )

@@ -19,6 +19,8 @@ DEFAULT_DNS_SUFFIX = "azuredatalakeanalytics.net"
 API_VERSION = "2017-09-01-preview"
 #: Refresh a token this many seconds before it expires.
 TOKEN_MARGIN_SECONDS = 300
+#: Seconds one HTTP call of `test_connection` may take (connect, read), so the UI's Test button answers.
+TEST_CALL_TIMEOUT = (10, 30)
 
 
 def _text(value: Any) -> str | None:
@@ -42,6 +44,12 @@ def token_authentication(credential: Any, scope: str = ADLA_SCOPE) -> Any:
             return session
 
     return TokenCredentialAuthentication()
+
+
+def _reason(error: Exception) -> str:
+    """What went wrong in one line: the service's own message for a CloudError, else the error's text."""
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    return " ".join(str(message).split())
 
 
 class StaticToken:
@@ -75,16 +83,14 @@ class AdlaHook(BaseHook):
         self._client: Any = None
         self._account: str | None = None
         self._base_url: str | None = None
+        self._endpoint: str | None = None
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {"host": "Account name", "login": "Client ID", "password": "Client secret"},
-            "placeholders": {
-                "extra": '{"tenant_id": "...", "adla_job_dns_suffix": "azuredatalakeanalytics.net"}'
-            },
-        }
+        """The form declared in the provider info, for Airflow < 3.2 (later versions read it there)."""
+        from airflow_provider_mlpipe.get_provider_info import legacy_field_behaviour
+
+        return legacy_field_behaviour(cls.conn_type)
 
     def credential(self, conn: Any) -> Any:
         """The azure-identity credential this connection describes."""
@@ -107,14 +113,32 @@ class AdlaHook(BaseHook):
             extra = conn.extra_dejson or {}
             self._account = extra.get("account_name") or conn.host
             if not self._account:
-                raise ValueError(f"ADLA connection {self.adla_conn_id!r} names no account (host)")
+                raise ValueError(
+                    f'ADLA connection {self.adla_conn_id!r} names no account: fill in "Account name" (host)'
+                )
             suffix = extra.get("adla_job_dns_suffix") or DEFAULT_DNS_SUFFIX
             client = DataLakeAnalyticsJobManagementClient(token_authentication(self.credential(conn)), suffix)
             if extra.get("base_url"):
                 client.config.base_url = f"{extra['base_url'].rstrip('/')}/{{accountName}}"
             self._base_url = extra.get("base_url")
+            self._endpoint = (
+                f"{self._base_url.rstrip('/')}/{self._account}"
+                if self._base_url
+                else f"https://{self._account}.{suffix}"
+            )
             self._client = client
         return self._client
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The UI's Test button: list at most one job, the cheapest call that proves account and sign-in."""
+        try:
+            jobs = self.get_conn().job.list(self.account, top=1, timeout=TEST_CALL_TIMEOUT)
+            seen = next(iter(jobs), None)
+        except Exception as error:  # the Test button shows the reason, whatever failed
+            where = f"ADLA account {self._account!r} at {self._endpoint}" if self._client else "ADLA"
+            return False, f"{where}: {_reason(error)}"
+        latest = f"latest job: {seen.name!r}, {_text(seen.state)}" if seen else "no jobs yet"
+        return True, f"ADLA account {self._account!r} at {self._endpoint} answered ({latest})."
 
     @property
     def account(self) -> str:

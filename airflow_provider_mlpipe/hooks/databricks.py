@@ -106,6 +106,17 @@ class DatabricksHook(BaseHook):
             "task_run_ids": task_run_ids,
         }
 
+    def test_connection(self) -> tuple[bool, str]:
+        """The UI's Test button: sign in and ask who we are (SCIM Me), a call any identity may make."""
+        try:
+            client = self.get_conn()
+            me = client.current_user.me()
+        except Exception as error:  # the Test button shows the reason, whatever failed
+            where = f"workspace {self._client.config.host}" if self._client else repr(self.databricks_conn_id)
+            return False, f"Databricks {where}: {' '.join(str(error).split()) or type(error).__name__}"
+        who = me.user_name or me.display_name or me.id
+        return True, f"Signed in to Databricks workspace {client.config.host} as {who}."
+
     def error_output(self, task_run_ids: list[int]) -> str:
         """The error a failed script or notebook task reported (runs/get-output), if any."""
         messages = []

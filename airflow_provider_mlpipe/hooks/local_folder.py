@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,51 @@ from airflow.sdk import BaseHook
 from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, DatastoreError, clean_datastore_path
 
 _STAGING = ".mlpipe-staging"
+
+
+def folder_of(conn: Any) -> str | None:
+    """The folder an `mlpipe_local` connection names: extra `root`, else `host` (older connections)."""
+    return (conn.extra_dejson or {}).get("root") or conn.host
+
+
+def probe_folder(root: Path) -> tuple[bool, str]:
+    """Whether a datastore can write at `root`, found by writing (and removing) a probe file there.
+
+    Permission bits are not asked: ACLs, read-only mounts and root's privileges make them lie.
+    Folders missing on the way are created for the probe and removed again.
+    """
+    where = f"(checked on {socket.gethostname()})"
+    if root.exists() and not root.is_dir():
+        return False, f"{root} is a file, not a folder {where}."
+    missing: list[Path] = []
+    anchor = root
+    while not anchor.exists() and anchor != anchor.parent:
+        missing.insert(0, anchor)
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        return False, f"cannot create {root}: {anchor} is a file {where}."
+    created: list[Path] = []
+    probe = root / _STAGING
+    try:
+        for folder in [*missing, probe]:
+            if not folder.is_dir():
+                folder.mkdir()
+                created.append(folder)
+        with open(probe / f"connection-test-{uuid.uuid4().hex}", "xb") as handle:
+            handle.write(b"mlpipe")
+        os.unlink(handle.name)
+    except OSError as error:
+        failed = f"cannot create {root}" if len(created) < len(missing) else f"{root} is not writable"
+        return False, f"{failed}: {error.strerror or error} {where}."
+    finally:
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:  # someone else wrote there meanwhile: theirs to keep
+                break
+    if missing:
+        return True, f"{root} does not exist yet; it can be created in {anchor} {where}."
+    return True, f"{root} exists and is writable {where}."
 
 
 class LocalFolderDatastore(DatastoreClient):
@@ -33,7 +79,7 @@ class LocalFolderDatastore(DatastoreClient):
     @classmethod
     def from_connection(cls, name: str, conn: Any) -> LocalFolderDatastore:
         """Build from an `mlpipe_local` connection: the folder is extra `root` (or the host field)."""
-        root = (conn.extra_dejson or {}).get("root") or conn.host
+        root = folder_of(conn)
         if not root:
             raise DatastoreError(
                 f'datastore {name!r}: an mlpipe_local connection needs extra {{"root": "/path"}}'
@@ -209,8 +255,19 @@ class LocalFolderDatastoreHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["host", "schema", "login", "password", "port"],
-            "relabeling": {},
-            "placeholders": {"extra": '{"root": "/data/mlpipe"}'},
-        }
+        """The form declared in the provider info, for Airflow < 3.2 (later versions read it there)."""
+        from airflow_provider_mlpipe.get_provider_info import legacy_field_behaviour
+
+        return legacy_field_behaviour(cls.conn_type)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The UI's Test button: is the root folder there (or creatable) and writable, and on which host."""
+        root = folder_of(self.get_connection(self.mlpipe_conn_id))
+        if not root:
+            return False, 'No folder given: fill in "Root folder" (extra {"root": "/path"}).'
+        if not Path(root).expanduser().is_absolute():
+            return False, (
+                f"Root folder must be an absolute path (workers resolve {root!r} in their own "
+                "working folders)."
+            )
+        return probe_folder(Path(root).expanduser().resolve())

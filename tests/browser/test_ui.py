@@ -9,6 +9,7 @@ the README's copies in `docs/screenshots/` are replaced too.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -186,3 +187,85 @@ def test_log_in_trigger_with_a_parameter_and_compare_metrics(example, chromium, 
         docs.mkdir(parents=True, exist_ok=True)
         for name in DOCS_SCREENSHOTS:
             shutil.copy(shots[name], docs / f"{name}.png")
+
+
+def test_add_connection_forms_show_labelled_fields(chromium, airflow_deployment, artifacts):
+    """Admin -> Connections -> Add: our connection types offer their own labelled fields, not raw
+    Host/Port/Schema, and what the form saves is what the hooks read."""
+    from playwright.sync_api import expect, sync_playwright
+
+    deployment = airflow_deployment
+    conn_id = "ui_form_folder"
+    shots: dict[str, Path] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        try:
+            # Tall enough for the whole dialog in one screenshot.
+            page = browser.new_context(viewport={**VIEWPORT, "height": 1100}).new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            page.goto(deployment.url + "/")
+            page.get_by_label("Username").fill("admin")
+            page.get_by_label("Password").fill("admin")
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(lambda url: "/auth/login" not in url)
+
+            page.get_by_role("button", name="Admin").click()
+            page.get_by_role("menuitem", name="Connections").click()
+            page.get_by_role("button", name="Add Connection").click()
+            dialog = page.get_by_role("dialog")
+            dialog.get_by_role("combobox").fill("mlpipe")
+            expect(page.get_by_role("option")).to_have_text(
+                ["mlpipe Azure Data Lake Analytics", "mlpipe local folder datastore"]
+            )
+
+            # The local folder: one field, "Root folder", with its help; no Host/Port/Login/Password.
+            page.get_by_role("option", name="mlpipe local folder datastore").click()
+            dialog.locator("input[name=connection_id]").fill(conn_id)
+            for name in ("host", "port", "login", "password", "schema"):
+                expect(dialog.locator(f"input[name={name}]")).to_have_count(0)
+            dialog.get_by_role("button", name="Extra Fields", exact=True).click()
+            expect(dialog.get_by_text("Root folder", exact=True)).to_be_visible()
+            expect(dialog.get_by_text("Every worker must see it at this path")).to_be_visible()
+            dialog.locator("input[name=element_root]").fill("/data/mlpipe")
+            shots["connection-form-local"] = artifacts / "connection-form-local.png"
+            dialog.screenshot(path=str(shots["connection-form-local"]))
+            dialog.get_by_role("button", name="Save").click()
+            expect(page.get_by_role("row").filter(has_text=conn_id)).to_be_visible()
+            with deployment.client() as client:
+                saved = client.get(f"/api/v2/connections/{conn_id}").json()
+                client.delete(f"/api/v2/connections/{conn_id}")
+            assert (saved["conn_type"], json.loads(saved["extra"])) == (
+                "mlpipe_local",
+                {"root": "/data/mlpipe"},
+            )
+
+            # ADLA: the account and the service principal under their own names, tenant and
+            # endpoint among the extra fields, the access token masked.
+            page.get_by_role("button", name="Add Connection").click()
+            dialog.get_by_role("combobox").fill("mlpipe Azure")
+            page.get_by_role("option", name="mlpipe Azure Data Lake Analytics").click()
+            for name, label in (
+                ("host", "Account name"),
+                ("login", "Client ID"),
+                ("password", "Client secret"),
+            ):
+                expect(dialog.get_by_text(label, exact=True)).to_be_visible()
+                expect(dialog.locator(f"input[name={name}]")).not_to_have_attribute("placeholder", "")
+            for name in ("port", "schema"):
+                expect(dialog.locator(f"input[name={name}]")).to_have_count(0)
+            shots["connection-form-adla"] = artifacts / "connection-form-adla.png"
+            dialog.screenshot(path=str(shots["connection-form-adla"]))
+            dialog.get_by_role("button", name="Extra Fields", exact=True).click()
+            for label in ("Tenant ID", "Access token", "Job endpoint DNS suffix", "Job endpoint URL (tests)"):
+                expect(dialog.get_by_text(label, exact=True)).to_be_visible()
+            expect(dialog.locator("input[name=element_access_token]")).to_have_attribute("type", "password")
+            shots["connection-form-adla-extra"] = artifacts / "connection-form-adla-extra.png"
+            dialog.screenshot(path=str(shots["connection-form-adla-extra"]))
+        finally:
+            browser.close()
+
+    if os.environ.get("MLPIPE_UPDATE_SCREENSHOTS") == "1":
+        docs = REPO / "docs" / "screenshots"
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shots["connection-form-local"], docs / "connection-form-local.png")

@@ -192,3 +192,38 @@ def test_the_token_credential_adapter_refreshes_before_expiry():
     time.sleep(2.1)  # the first token is now inside the refresh margin
     assert auth.signed_session().headers["Authorization"] == "Bearer t2"
     assert auth.signed_session().headers["Authorization"] == "Bearer t2"
+
+
+def test_test_connection_lists_one_job_and_reports_the_service_reason(account, monkeypatch):
+    from airflow_provider_mlpipe.hooks.adla import AdlaHook
+
+    endpoint = f"{account.url}/{account.account}"
+    assert AdlaHook().test_connection() == (
+        True,
+        f"ADLA account 'testadla' at {endpoint} answered (no jobs yet).",
+    )
+    AdlaHook().submit("first", "// a U-SQL script", None, None, None)
+    ok, message = AdlaHook().test_connection()
+    assert ok and message.endswith("answered (latest job: 'first', Accepted).")
+    assert account.requests[-1] == (
+        "GET",
+        "/testadla/jobs",
+        {"$top": "1", "api-version": "2017-09-01-preview"},
+    )
+
+    def connection(**changes):
+        fields = {"conn_type": "mlpipe_adla", "host": account.account, **changes}
+        fields["extra"] = {"base_url": account.url, "access_token": account.token, **fields.get("extra", {})}
+        monkeypatch.setenv("AIRFLOW_CONN_ADLA_DEFAULT", json.dumps(fields))
+        return AdlaHook().test_connection()
+
+    assert connection(extra={"access_token": "expired"}) == (
+        False,
+        f"ADLA account 'testadla' at {endpoint}: Authentication failed: missing or invalid token.",
+    )
+    ok, message = connection(host="other")
+    assert not ok and message.endswith("Account 'other' not found.")
+    assert connection(host="") == (
+        False,
+        "ADLA: ADLA connection 'adla_default' names no account: fill in \"Account name\" (host)",
+    )

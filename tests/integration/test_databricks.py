@@ -264,3 +264,24 @@ def test_a_dead_host_fails_fast_and_auth_is_explicit(monkeypatch):
         and options["host"] == "https://adb-1.azuredatabricks.net"
     )
     assert (options["azure_client_id"], options["azure_tenant_id"]) == ("app", "tenant")
+
+
+def test_test_connection_signs_in_and_reports_the_server_reason(workspace, monkeypatch):
+    from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
+
+    assert DatabricksHook().test_connection() == (
+        True,
+        f"Signed in to Databricks workspace {workspace.url} as {workspace.user_name}.",
+    )
+    assert ("GET", "/api/2.0/preview/scim/v2/Me", {}) in workspace.requests
+
+    def tested(**connection):
+        monkeypatch.setenv("AIRFLOW_CONN_PROBE", json.dumps({"conn_type": "databricks", **connection}))
+        return DatabricksHook("probe", retry_timeout_seconds=3, http_timeout_seconds=2).test_connection()
+
+    ok, message = tested(host=workspace.url, password="dapi-expired")
+    assert not ok and message.startswith(f"Databricks workspace {workspace.url}: Invalid access token.")
+    assert "auth_type=pat" in message and "dapi-expired" not in message  # the SDK's context, token masked
+    ok, message = tested(host="http://127.0.0.1:9", password="t")
+    assert not ok and message.startswith("Databricks workspace http://127.0.0.1:9: ")
+    assert tested(password="t") == (False, "Databricks 'probe': Databricks connection 'probe' has no host")

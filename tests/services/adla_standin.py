@@ -9,6 +9,10 @@ The REAL ``azure.mgmt.datalake.analytics.job.DataLakeAnalyticsJobManagementClien
   along Accepted -> Compiling -> Queued -> Scheduling -> Starting -> Running -> Ended (and, when
   ``step_seconds`` is set, one step per ``step_seconds`` elapsed as well). Unknown job -> 404 ``JobNotFound``.
 * ``POST /{account}/jobs/{jobId}/CancelJob`` -> 200; the next GET says Ended/Cancelled (no-op once Ended).
+* ``GET /{account}/jobs?$top=n&$skip=k`` (Job_List) -> ``{"value": [JobInformationBasic, ...]}``, newest
+  first, no ``properties``/``errorMessage`` (as the real listing). ``$top``/``$skip`` must be integers
+  >= 1 (400 ``InvalidQueryParameterValue``); there is no server-driven paging (never a ``nextLink``),
+  and the OData ``$filter``/``$select``/``$orderby``/``$count`` are refused (400) rather than ignored.
 
 The outcome is chosen by the script text: ``@FAIL`` anywhere -> Ended/Failed with one
 ``E_CSC_USER_SYNTAXERROR`` entry in ``errorMessage`` (``lineNumber`` 3); ``@HANG`` -> Running until
@@ -42,6 +46,9 @@ DEFAULT_TOKEN = "adla-test-token"
 API_VERSION = "2017-09-01-preview"
 STATES = ("Accepted", "Compiling", "Queued", "Scheduling", "Starting", "Running", "Ended")
 _ROUTE = re.compile(r"^/(?P<account>[^/]+)/jobs/(?P<job>[^/]+)(?P<cancel>/CancelJob)?$")
+_LIST_ROUTE = re.compile(r"^/(?P<account>[^/]+)/jobs$")
+#: Keys of a job in Job_List (JobInformationBasic): the full job JSON without these.
+_NOT_IN_LISTING = ("properties", "errorMessage")
 _COPY = re.compile(r"^\s*//\s*@COPY\s+(?P<src>.+?)\s+->\s+(?P<dst>.+?)\s*$", re.MULTILINE)
 
 
@@ -167,16 +174,21 @@ class AdlaStandIn:
         self.requests.append((method, path, body if method == "PUT" else query))
         if auth != f"Bearer {self.token}":
             raise ApiError(401, "AuthenticationFailed", "Authentication failed: missing or invalid token.")
-        match = _ROUTE.match(path)
-        if match is None or method not in (("POST",) if match["cancel"] else ("GET", "PUT")):
+        listing = _LIST_ROUTE.match(path) if method == "GET" else None
+        match = listing or _ROUTE.match(path)
+        if match is None or (
+            not listing and method not in (("POST",) if match["cancel"] else ("GET", "PUT"))
+        ):
             raise ApiError(404, "NotFound", f"No route for {method} {path} in the ADLA stand-in")
         if match["account"] != self.account:
             raise ApiError(404, "AccountNotFound", f"Account {match['account']!r} not found.")
         if query.get("api-version") != API_VERSION:
             raise ApiError(400, "InvalidApiVersionParameter", f"api-version must be {API_VERSION}")
-        job_id = unquote(match["job"])
         with self._changed:
             try:
+                if listing:
+                    return self._list(query)
+                job_id = unquote(match["job"])
                 if method == "PUT":
                     return self._create(job_id, body)
                 job = self.jobs.get(job_id)
@@ -204,6 +216,26 @@ class AdlaStandIn:
             raise ApiError(400, "InvalidRequestContent", "Expected a USql CreateJobParameters body.")
         self.jobs[job_id] = job = JobRecord(job_id, body)
         return self._job_json(job)
+
+    def _list(self, query: dict[str, str]) -> dict[str, Any]:
+        unsupported = sorted(set(query) - {"api-version", "$top", "$skip"})
+        if unsupported:
+            raise ApiError(400, "InvalidQueryParameter", f"The stand-in does not implement {unsupported}.")
+        bounds = {}
+        for name in ("$top", "$skip"):
+            if name in query:
+                text = query[name]
+                if not text.isdigit() or int(text) < 1:
+                    raise ApiError(
+                        400, "InvalidQueryParameterValue", f"{name} must be an integer >= 1, not {text!r}."
+                    )
+                bounds[name] = int(text)
+        jobs = list(reversed(self.jobs.values()))[bounds.get("$skip", 0) :]
+        jobs = jobs[: bounds.get("$top", len(jobs))]
+        for job in jobs:
+            self._advance(job, polled=False)
+        listed = [self._job_json(job) for job in jobs]
+        return {"value": [{k: v for k, v in j.items() if k not in _NOT_IN_LISTING} for j in listed]}
 
     def _job_json(self, job: JobRecord) -> dict[str, Any]:
         props = job.body["properties"]

@@ -18,7 +18,8 @@ any after 0.3 s) TERMINATED/CANCELED. ``timeout_seconds`` (task or submit) excee
 TERMINATED/TIMEDOUT. The tasks of one submit run side by side (``depends_on`` is ignored). Every
 call but the unauthenticated ``/.well-known/databricks-config`` probe (always 404) needs
 ``Authorization: Bearer <token>``; a task run id works for runs/get-output (a parent run id is
-refused, as Databricks does), runs/get and runs/cancel.
+refused, as Databricks does), runs/get and runs/cancel. ``GET /api/2.0/preview/scim/v2/Me`` (what
+``current_user.me()`` calls) answers the token's owner, ``user_name``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 DEFAULT_TOKEN = "dapi-test-token"
+DEFAULT_USER = "standin-user@example.com"
+SCIM_ME = "/api/2.0/preview/scim/v2/Me"
 TERMINATING_SECONDS = 0.3
 _ROUTE = re.compile(r"^/api/2\.[12]/jobs/runs/(submit|get|cancel|get-output)$")
 _TAIL_BYTES = 64 * 1024
@@ -141,6 +144,7 @@ class DatabricksStandIn:
         simulated_seconds: float = 2.0,
     ) -> None:
         self.token = token
+        self.user_name = DEFAULT_USER
         self._own_dbfs = dbfs_root is None
         self.dbfs_root = Path(tempfile.mkdtemp(prefix="standin-dbfs-") if dbfs_root is None else dbfs_root)
         self.dbfs_root.mkdir(parents=True, exist_ok=True)
@@ -237,6 +241,15 @@ class DatabricksStandIn:
             )
         if not isinstance(body, dict):
             raise ApiError(400, "MALFORMED_REQUEST", "The request body is not a JSON object")
+        if (method, path) == ("GET", SCIM_ME):
+            return {
+                "id": "4242424242424242",
+                "userName": self.user_name,
+                "displayName": "Stand-in User",
+                "active": True,
+                "emails": [{"value": self.user_name, "type": "work", "primary": True}],
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            }
         if method == "POST" and path.startswith("/api/2.0/dbfs/"):
             with self._lock:
                 return self._dbfs(path.removeprefix("/api/2.0/dbfs/"), body)
