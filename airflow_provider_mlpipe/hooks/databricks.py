@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_mlpipe.extras import require_extra
+
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
@@ -74,6 +76,7 @@ class DatabricksHook(BaseHook):
 
     def get_conn(self) -> WorkspaceClient:
         if self._client is None:
+            require_extra("databricks", f"Databricks connection {self.databricks_conn_id!r}")
             from databricks.sdk import WorkspaceClient
             from databricks.sdk.config import Config
 
