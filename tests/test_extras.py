@@ -213,11 +213,16 @@ ALL_OTHER_THINGS = """
     hooks = {{t: manager.hooks[t].hook_class_name for t in ("mlpipe_local", "mlpipe_adla") if manager.hooks.get(t)}}
     form = {{meta.connection_type: meta.hook_name for meta in HookMetaService.hook_meta_data()}}
     run_time = {{}}
-    for hook in (AdlaHook("adla_default"), DatabricksHook("databricks_default")):
+    calls = {{
+        "AdlaHook.get_conn": AdlaHook("adla_default").get_conn,
+        "DatabricksHook.get_conn": DatabricksHook("databricks_default").get_conn,
+        "DatabricksHook.submit": lambda: DatabricksHook("databricks_default").submit("run", {{}}, "token", None),
+    }}
+    for name, call in calls.items():
         try:
-            hook.get_conn()
+            call()
         except MissingExtraError as error:
-            run_time[type(hook).__name__] = str(error)
+            run_time[name] = str(error)
     print(json.dumps({{"modules": len(modules), "hooks": hooks, "form": form, "run_time": run_time}}))
 """
 
@@ -232,8 +237,12 @@ def test_without_any_extra_the_provider_its_hooks_forms_and_other_steps_work(tmp
         "mlpipe_adla": "airflow_provider_mlpipe.hooks.adla.AdlaHook",
     }
     assert {"mlpipe_local", "mlpipe_adla"} <= set(checked["form"]), "the connection form lists both types"
-    for hook, extra in (("AdlaHook", "adla"), ("DatabricksHook", "databricks")):
-        message = checked["run_time"].get(hook, f"{hook}.get_conn() raised no MissingExtraError")
+    for call, extra in (
+        ("AdlaHook.get_conn", "adla"),
+        ("DatabricksHook.get_conn", "databricks"),
+        ("DatabricksHook.submit", "databricks"),
+    ):
+        message = checked["run_time"].get(call, f"{call}() raised no MissingExtraError")
         assert message.endswith(f"pip install 'airflow-provider-mlpipe[{extra}]'"), message
 
     folder = write_dags(tmp_path / "dags")

@@ -146,9 +146,9 @@ class DatabricksHook(BaseHook):
 
     def submit(self, run_name: str, task: dict[str, Any], idempotency_token: str, timeout: int | None) -> int:
         """Submit a one-time run of one task; a repeated token returns the existing run's id."""
+        client = self.get_conn()  # first: it says which extra to install if databricks-sdk is missing
         from databricks.sdk.service.jobs import SubmitTask
 
-        client = self.get_conn()
         with self._answering(f"runs/submit of {run_name!r}"):
             waiter = client.jobs.submit(
                 run_name=run_name,
