@@ -22,10 +22,11 @@ install: $(INSTALLED) $(AZURITE)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall when the dependencies change. constraints.txt pins the versions we test with.
+# Reinstall when the dependencies change. constraints.txt pins the versions we test with; every
+# optional integration (extra) is installed, as demo and test use them all.
 $(INSTALLED): $(PY) pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]" -c constraints.txt
+	$(PY) -m pip install --quiet -e ".[adla,databricks,test]" -c constraints.txt
 	touch $@
 
 $(AZURITE): package.json package-lock.json

@@ -20,6 +20,7 @@ from airflow_provider_mlpipe.authoring.steps import (
     connection_id,
     data_of,
 )
+from airflow_provider_mlpipe.extras import require_extra
 from airflow_provider_mlpipe.runtime import usql
 
 #: Airflow connection of the Data Lake Analytics account when `compute_target` is not given.
@@ -69,6 +70,7 @@ class AdlaStep(LocalScriptStep):
             raise ValueError(f"{self.kind}: name must be a non-empty string, got {name!r}")
         # Everything is checked before the base class registers this step as its outputs' producer.
         where = f"AdlaStep {step_name!r}"
+        require_extra("adla", where)
         self.degree_of_parallelism = _positive_int(where, "degree_of_parallelism", degree_of_parallelism)
         self.priority = _positive_int(where, "priority", priority)
         if runtime_version is not None and not (isinstance(runtime_version, str) and runtime_version.strip()):

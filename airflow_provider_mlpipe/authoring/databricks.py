@@ -19,6 +19,7 @@ from airflow_provider_mlpipe.authoring.steps import (
     connection_id,
     data_of,
 )
+from airflow_provider_mlpipe.extras import require_extra
 
 #: Airflow connection of the Databricks workspace when `compute_target` is not given.
 DEFAULT_DATABRICKS_CONN_ID = "databricks_default"
@@ -240,6 +241,7 @@ class DatabricksStep(PipelineStep):
             raise ValueError(f"{self.kind}: name must be a non-empty string, got {name!r}")
         # Everything is checked before the base class registers this step as its outputs' producer.
         where = f"DatabricksStep {name!r}"
+        require_extra("databricks", where)
         values = dict(locals())
 
         self._check_task(where, values)

@@ -14,6 +14,8 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_mlpipe.extras import require_extra
+
 ADLA_SCOPE = "https://datalake.azure.net/.default"
 DEFAULT_DNS_SUFFIX = "azuredatalakeanalytics.net"
 API_VERSION = "2017-09-01-preview"
@@ -107,6 +109,7 @@ class AdlaHook(BaseHook):
 
     def get_conn(self) -> Any:
         if self._client is None:
+            require_extra("adla", f"ADLA connection {self.adla_conn_id!r}")
             from azure.mgmt.datalake.analytics.job import DataLakeAnalyticsJobManagementClient
 
             conn = self.get_connection(self.adla_conn_id)
