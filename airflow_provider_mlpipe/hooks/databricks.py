@@ -178,7 +178,8 @@ class DatabricksHook(BaseHook):
         """The UI's Test button: sign in and ask who we are (SCIM Me), a call any identity may make."""
         try:
             client = self.get_conn()
-            me = client.current_user.me()
+            with self._answering("the sign-in check (SCIM Me)"):
+                me = client.current_user.me()
         except Exception as error:  # the Test button shows the reason, whatever failed
             where = f"workspace {self._client.config.host}" if self._client else repr(self.databricks_conn_id)
             return False, f"Databricks {where}: {' '.join(str(error).split()) or type(error).__name__}"
