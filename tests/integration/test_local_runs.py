@@ -5,12 +5,20 @@ step's log, `PipelineRun.cancel()` stops the run, its scripts and later steps.""
 from __future__ import annotations
 
 import contextlib
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from airflow_provider_mlpipe import Experiment, Pipeline, PipelineData, PipelineRun, PythonScriptStep
+from airflow_provider_mlpipe import (
+    DatabricksStep,
+    Experiment,
+    Pipeline,
+    PipelineData,
+    PipelineRun,
+    PythonScriptStep,
+)
 from tests.integration.live_runs import (
     AFTER_SCRIPT,
     BOOKKEEPING,
@@ -31,6 +39,11 @@ def source_folder(tmp_path: Path, scripts: dict[str, str]) -> Path:
     for name, text in scripts.items():
         (source / name).write_text(textwrap.dedent(text))
     return source
+
+
+def step_log(run: PipelineRun, name: str) -> str:
+    """The step's log; empty while the run or the step has not started."""
+    return "".join(step.get_log() for step in run.find_step_run(name))
 
 
 def airflow_log_reader_text(dag_id: str, run_id: str, task_id: str) -> str:
@@ -115,6 +128,38 @@ def test_cancel_kills_the_running_script_and_starts_no_further_step(tmp_path):
     again = PipelineRun(Experiment("cancel"), run.id)  # another process re-attaching
     again.cancel()
     assert again.get_status() == "Canceled"
+
+
+def test_cancel_of_a_deferred_databricks_step_cancels_its_run(tmp_path, databricks_standin, monkeypatch):
+    connection = {
+        "conn_type": "databricks",
+        "host": databricks_standin.url,
+        "password": databricks_standin.token,
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", json.dumps(connection))  # the runner inherits these
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    monkeypatch.setenv("AIRFLOW__MLPIPE__DATABRICKS_POLL_SECONDS", "0.2")
+    source = source_folder(tmp_path, {"job.py": "print('job')\n"})
+    step = DatabricksStep(
+        name="remote",
+        python_script_name="job.py",
+        source_directory=str(source),
+        python_script_params=["--hang"],
+        existing_cluster_id="cluster-1",
+        allow_reuse=False,
+    )
+    run = Experiment("cancel_databricks").submit(Pipeline([step]))
+    # dag.test() runs a deferred step's trigger in line; the trigger's polls are in the step's log.
+    wait_for(lambda: "is RUNNING" in step_log(run, "remote"), 180, "the trigger to poll")
+    [databricks_run] = list(databricks_standin.runs)
+
+    run.cancel()
+
+    record = databricks_standin.wait_until_state(databricks_run, "TERMINATED", timeout=60)
+    assert record.state["result_state"] == "CANCELED"
+    assert run.get_status() == "Canceled"
+    assert [step.status for step in run.get_steps()] == ["Canceled"]
+    assert f"cancelling Databricks run {databricks_run}" in step_log(run, "remote")
 
 
 def test_cancel_before_the_first_step_runs_nothing(tmp_path):
