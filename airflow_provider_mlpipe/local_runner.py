@@ -72,6 +72,7 @@ class StepLogRouter:
             self._step = path.open("ab")
 
     def end_step(self) -> None:
+        """Send lines to `runner.log` again."""
         with self._lock:
             if self._step is not None:
                 self._step.close()

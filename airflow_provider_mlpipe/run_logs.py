@@ -125,11 +125,14 @@ class RemoteLogSource:
         self._tokens: dict[tuple[str, int, int], str | None] = {}
 
     def tries(self) -> list[StepTry]:
-        answer = self.workspace.request("GET", self.base, params={"limit": 1000}).json()
-        instances = sorted(
-            answer.get("task_instances") or [],
-            key=lambda ti: (ti.get("start_date") is None, ti.get("start_date") or "", ti["task_id"]),
-        )
+        instances: list[dict[str, Any]] = []
+        while True:  # pages of at most `[api] maximum_page_limit` (100 by default)
+            answer = self.workspace.request("GET", self.base, params={"offset": len(instances)}).json()
+            page = answer.get("task_instances") or []
+            instances += page
+            if not page or len(instances) >= answer.get("total_entries", 0):
+                break
+        instances.sort(key=lambda ti: (not ti.get("start_date"), ti.get("start_date") or "", ti["task_id"]))
         return [
             StepTry(
                 ti["task_id"], ti.get("try_number") or 0, _state(ti.get("state")), ti.get("map_index", -1)
