@@ -31,7 +31,7 @@ import threading
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
-from airflow.sdk._shared.listeners import hookimpl
+from airflow.listeners import hookimpl  # Airflow's documented marker for listeners
 
 from airflow_provider_mlpipe.local_runs import CANCEL_FILE, RUNNER_LOG, SPEC_FILE, LocalRunSpec
 
