@@ -10,9 +10,11 @@ API (`/api/v2/.../logs/{try_number}`)::
     run.wait_for_completion(show_output=True)
     run.find_step_run("train")[0].get_output_data("model").download("./model")
 
-Local: `Experiment("try").submit(Pipeline([...]))` runs a pipeline built in a notebook in this
-process with Airflow's `dag.test()` on the Airflow metadata DB of the current AIRFLOW_HOME
-(migrated first when it is not initialised yet); it returns when the run has ended.
+Local: `Experiment("try").submit(Pipeline([...]))` runs a pipeline built in a notebook with
+Airflow's `dag.test()` on the Airflow metadata DB of the current AIRFLOW_HOME (migrated first
+when it is not initialised yet), in a runner process of its own (`local_runner`), and returns
+the run at once, as a remote submit does. `wait_for_completion(show_output=True)` prints each
+step's lines as they are written (both kinds of run), `cancel()` stops a run (both kinds).
 
 Downloading outputs (`PortDataReference.download`) reads the datastore from *this* machine:
 the client needs the datastore's Airflow connection (e.g. `AIRFLOW_CONN_<NAME>` in the
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     import httpx
 
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
+    from airflow_provider_mlpipe.local_runs import LocalRunner
+    from airflow_provider_mlpipe.run_logs import LogSource
 
 #: v1 statuses a run or step does not leave.
 TERMINAL_STATUSES = frozenset({"Finished", "Failed", "Canceled"})
@@ -248,7 +252,10 @@ class Experiment:
         regenerate_outputs: bool = False,
         **kwargs: Any,
     ) -> PipelineRun:
-        """Run a `PublishedPipeline` remotely, or a notebook's `Pipeline` locally (in this process)."""
+        """Run a `PublishedPipeline` remotely, or a notebook's `Pipeline` locally (in a runner process).
+
+        Returns the run at once; `wait_for_completion` waits for it.
+        """
         from airflow_provider_mlpipe.authoring.pipeline import Pipeline
 
         if isinstance(config, PublishedPipeline):
@@ -357,8 +364,19 @@ def _run_locally(
     submission.conf[RUN_RECORD_KEY]["local"] = True
     ensure_airflow_db()
     _register_dag(dag)
-    dag_run = dag.test(run_conf=submission.conf)
-    return PipelineRun(None, dag_run.run_id, pipeline_id=dag_id)
+    from airflow._shared.timezones import timezone
+
+    from airflow_provider_mlpipe.local_runs import LocalRunner, LocalRunSpec, new_run_id
+
+    logical_date = timezone.utcnow()
+    spec = LocalRunSpec(pipeline, dag_id, new_run_id(logical_date), submission.conf, logical_date)
+    try:
+        runner = LocalRunner.start(spec)
+    except ValueError as error:
+        raise PipelineRunError(f"Experiment({experiment!r}).submit: {error}") from None
+    run = PipelineRun(None, spec.run_id, pipeline_id=dag_id)
+    run._runner = runner
+    return run
 
 
 # --------------------------------------------------------------------------- runs
@@ -444,9 +462,12 @@ class StepRun:
                 metrics.update(json.loads(data))
         return metrics
 
-    def get_log(self) -> str:
-        """The step's log text (remote runs; empty for local runs, whose logs went to the console)."""
-        return self.run._step_log(self.name)
+    def get_log(self, full: bool = False) -> str:
+        """The step's log text (its latest try): the step's own lines, or every line with `full=True`.
+
+        Local runs read Airflow's task log file, remote ones Airflow's log API.
+        """
+        return self.run._step_log(self.name, full)
 
     def __repr__(self) -> str:
         return f"StepRun({self.name!r}, status={self.status!r}, reused={self.reused!r})"
@@ -455,16 +476,20 @@ class StepRun:
 class PipelineRun:
     """A run of a pipeline: remote (through `workspace`) or local (workspace None, this DB).
 
-    `PipelineRun(workspace_or_experiment, run_id)` re-attaches to a remote run.
+    `PipelineRun(workspace_or_experiment, run_id)` re-attaches to a run: a remote one, or with
+    `Experiment(name)` a local one (e.g. after the notebook's kernel restarted).
     """
 
     def __init__(self, workspace: Workspace | Experiment | None, run_id: str, pipeline_id: str | None = None):
         if isinstance(workspace, Experiment):
+            if workspace.workspace is None and pipeline_id is None:
+                pipeline_id = local_dag_id(workspace.name)
             workspace = workspace.workspace
         self.workspace = workspace
         self.id = run_id
         self.pipeline_id = pipeline_id
         self._details: dict[str, Any] | None = None
+        self._runner: LocalRunner | None = None
 
     @property
     def is_local(self) -> bool:
@@ -474,9 +499,73 @@ class PipelineRun:
         if self.workspace is not None:
             self._details = self.workspace.request("GET", f"/mlpipe/runs/{self.id}").json()
         else:
-            self._details = _local_details(self.id, self.pipeline_id)
+            self._details = self._local_refresh()
         self.pipeline_id = self._details.get("PipelineId", self.pipeline_id)
         return self._details
+
+    def _local_runner(self) -> LocalRunner | None:
+        from airflow_provider_mlpipe.local_runs import LocalRunner
+
+        if self._runner is None and self.pipeline_id is not None:
+            self._runner = LocalRunner.find(self.pipeline_id, self.id)
+        return self._runner
+
+    def _local_refresh(self) -> dict[str, Any]:
+        """The local run's details; a run whose runner died is settled as Failed."""
+        details = _local_details(self.id, self.pipeline_id)
+        runner = self._local_runner()
+        if details is None:
+            if runner is None:
+                raise PipelineRunError(f"no local run {self.id!r}", 404)
+            if runner.alive():
+                return _not_started(self.id, self.pipeline_id, "NotStarted")
+            if runner.cancel_requested:
+                return _not_started(self.id, self.pipeline_id, "Canceled")
+            details = _local_details(self.id, self.pipeline_id)  # it may have created the run, then ended
+            if details is None:
+                raise PipelineRunError(
+                    f"local run {self.id!r}: the runner ended before starting the run; "
+                    f"{runner.folder / 'runner.log'} ends with:\n{runner.log_tail()}"
+                )
+        if details["Status"] not in TERMINAL_STATUSES and runner is not None and not runner.alive():
+            # The runner is gone (it crashed, was killed, or a cancel stopped it) mid-run.
+            if runner.cancel_requested:
+                _cancel_local_run(self.pipeline_id, self.id)
+            else:
+                _settle_local_run(self.pipeline_id, self.id)
+            details = _local_details(self.id, self.pipeline_id) or details
+        return details
+
+    def cancel(self) -> None:
+        """Stop the run: no further step starts, running scripts are killed, remote jobs cancelled.
+
+        Its status becomes Canceled. A run that has already ended is left as it is. A local run
+        is stopped before this returns; a remote one a few seconds later (when Airflow's task
+        supervisors and triggerer act on it).
+        """
+        if self.workspace is not None:
+            try:
+                self.workspace.request("POST", f"/mlpipe/runs/{self.id}/cancel")
+            except ApiError as error:
+                if error.status_code != 409:  # 409: it had already ended
+                    raise
+            return
+        self._cancel_local()
+
+    def _cancel_local(self) -> None:
+        """Ask the runner to stop, wait until it has (killing its tree after a grace period), then
+        mark the run canceled in the DB (only then: see `local_runner.stop`)."""
+        from airflow_provider_mlpipe.local_runs import STOP_GRACE_SECONDS
+
+        details = _local_details(self.id, self.pipeline_id)
+        if details is not None and details["Status"] in TERMINAL_STATUSES:
+            return  # it ended (or was canceled) before
+        runner = self._local_runner()
+        if runner is not None:
+            runner.request_cancel()
+            if not runner.wait(STOP_GRACE_SECONDS):
+                runner.kill_tree()
+        _cancel_local_run(self.pipeline_id, self.id)
 
     def get_details(self) -> dict[str, Any]:
         """The run as `/mlpipe/runs/{id}` returns it (status, parameters, experiment, steps)."""
@@ -500,23 +589,26 @@ class PipelineRun:
         raise_on_error: bool = True,
         poll_interval: float = 1.0,
     ) -> str:
-        """Poll until the run ends; print each step (status, reuse, log) as it finishes.
+        """Poll until the run ends; with `show_output`, print each step's lines as they are written
+        (the step's own: its script's output and the provider's lines, not Airflow's bookkeeping)
+        and each step's status and reuse decision when it ends.
 
         Returns the final status; raises `PipelineRunError` when it is Failed and
-        `raise_on_error`, `TimeoutError` after `timeout_seconds`.
+        `raise_on_error`, `TimeoutError` after `timeout_seconds`. Interrupting it (Ctrl-C) leaves
+        the run running; `cancel()` stops it.
         """
+        from airflow_provider_mlpipe.local_runs import RUNNER_LOG
+        from airflow_provider_mlpipe.run_logs import RunLogPrinter
+
         deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
-        shown: set[str] = set()
+        printer = RunLogPrinter(self._log_source()) if show_output else None
         if show_output:
             print(f"PipelineRunId: {self.id}\nPipeline: {self.pipeline_id}")
         while True:
             details = self._refresh()
             status = details["Status"]
-            if show_output:
-                for step in details["Steps"]:
-                    if step["Status"] in TERMINAL_STATUSES and step["Name"] not in shown:
-                        shown.add(step["Name"])
-                        self._print_step(step)
+            if printer is not None and (details["Steps"] or status in TERMINAL_STATUSES):
+                printer.poll(details["Steps"])
             if status in TERMINAL_STATUSES:
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -526,18 +618,19 @@ class PipelineRun:
             print(f"PipelineRun {self.id} Status: {status}")
         if status == "Failed" and raise_on_error:
             failed = [s["Name"] for s in details["Steps"] if s["Status"] == "Failed"]
+            runner = self._local_runner() if self.is_local else None
+            where = f"; the local runner's log: {runner.folder / RUNNER_LOG}" if runner is not None else ""
             raise PipelineRunError(
-                f"pipeline run {self.id} of {self.pipeline_id} failed; failed step(s): {failed}"
+                f"pipeline run {self.id} of {self.pipeline_id} failed; failed step(s): {failed}{where}"
             )
         return status
 
-    def _print_step(self, step: dict[str, Any]) -> None:
-        reuse = "reused" if step.get("Reused") else "ran" if step.get("Reused") is False else "n/a"
-        print(f"StepRun({step['Name']}) Status: {step['Status']}, Reuse: {reuse}")
-        text = self._step_log(step["Name"])
-        if text:
-            print(text.rstrip("\n"))
-        print()
+    def _log_source(self) -> LogSource:
+        from airflow_provider_mlpipe.run_logs import LocalLogSource, RemoteLogSource
+
+        if self.workspace is None:
+            return LocalLogSource(str(self.pipeline_id), self.id)
+        return RemoteLogSource(self.workspace, str(self.pipeline_id), self.id)
 
     def _step_xcom(self, task_id: str, key: str) -> Any:
         """One XCom value of a step task of this run; None when there is none."""
@@ -551,38 +644,21 @@ class PipelineRun:
                 return None
             raise
 
-    def _step_log(self, task_id: str) -> str:
-        if self.workspace is None:
+    def _step_log(self, task_id: str, full: bool = False) -> str:
+        """The latest try's log of a step as text (see `step_logs`); empty before it ran."""
+        from airflow_provider_mlpipe.step_logs import step_text
+
+        if self.pipeline_id is None:
+            self._refresh()
+        source = self._log_source()
+        tries = [t for t in source.tries() if t.task_id == task_id and t.try_number >= 1]
+        if not tries:
             return ""
-        base = f"/api/v2/dags/{self.pipeline_id}/dagRuns/{self.id}/taskInstances/{task_id}"
-        try_number = self.workspace.request("GET", base).json().get("try_number") or 0
-        if try_number < 1:
-            return ""
-        answer = self.workspace.request(
-            "GET",
-            f"{base}/logs/{try_number}",
-            params={"full_content": True},
-            headers={"Accept": "application/json"},
-        ).json()
-        return "\n".join(_log_line(line) for line in answer.get("content") or [] if _log_line(line))
+        return step_text(source.all_lines(max(tries, key=lambda t: t.try_number)), full)
 
     def __repr__(self) -> str:
         where = "local" if self.is_local else self.workspace.url  # type: ignore[union-attr]
         return f"PipelineRun({self.id!r}, pipeline={self.pipeline_id!r}, {where})"
-
-
-def _log_line(line: Any) -> str:
-    """One structured log message as text (`[time] LEVEL - event`); group markers are dropped."""
-    if isinstance(line, str):
-        return line
-    event = str(line.get("event", ""))
-    if event.startswith(("::group::", "::endgroup::")):
-        return ""
-    level = line.get("level")
-    stamp = line.get("timestamp")
-    return " ".join(
-        p for p in (f"[{stamp}]" if stamp else "", f"{level.upper()} -" if level else "", event) if p
-    )
 
 
 def _local_xcom(dag_id: str | None, run_id: str, task_id: str, key: str) -> Any:
@@ -600,18 +676,62 @@ def _local_xcom(dag_id: str | None, run_id: str, task_id: str, key: str) -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
-def _local_details(run_id: str, dag_id: str | None) -> dict[str, Any]:
+def _local_run(session: Any, run_id: str, dag_id: str | None) -> Any:
     from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
     from sqlalchemy import select
+
+    query = select(DagRun).where(DagRun.run_id == run_id)
+    if dag_id is not None:
+        query = query.where(DagRun.dag_id == dag_id)
+    return session.scalars(query).first()
+
+
+def _local_details(run_id: str, dag_id: str | None) -> dict[str, Any] | None:
+    """The run as `/mlpipe/runs/{id}` would show it, from this machine's DB; None before it exists."""
+    from airflow.utils.session import create_session
 
     from airflow_provider_mlpipe.api.app import _run_summary, _steps
 
     with create_session() as session:
-        query = select(DagRun).where(DagRun.run_id == run_id)
-        if dag_id is not None:
-            query = query.where(DagRun.dag_id == dag_id)
-        run = session.scalars(query).first()
+        run = _local_run(session, run_id, dag_id)
         if run is None:
-            raise PipelineRunError(f"no local run {run_id!r}", 404)
+            return None
         return {**_run_summary(run), "Steps": _steps(session, run)}
+
+
+def _not_started(run_id: str, dag_id: str | None, status: str) -> dict[str, Any]:
+    """A local run whose runner has not created its DAG run (yet)."""
+    return {"Id": run_id, "PipelineId": dag_id, "Status": status, "Steps": []}
+
+
+def _cancel_local_run(dag_id: str | None, run_id: str) -> bool | None:
+    """Mark a local run canceled in the DB (see `api.cancel`): True/False as `cancel_run`, None
+    when it does not exist; a run that ended on its own is left alone."""
+    import getpass
+
+    from airflow.utils.session import create_session
+
+    from airflow_provider_mlpipe.api.cancel import RunAlreadyEnded, cancel_run
+
+    with create_session() as session:
+        run = _local_run(session, run_id, dag_id)
+        if run is None:
+            return None
+        try:
+            return cancel_run(session, run, getpass.getuser())
+        except RunAlreadyEnded:
+            return False
+
+
+def _settle_local_run(dag_id: str | None, run_id: str) -> None:
+    """Mark a local run failed whose runner is gone while the DB still says it runs."""
+    from airflow.models.dagbag import DBDagBag
+    from airflow.utils.session import create_session
+
+    from airflow_provider_mlpipe.api.cancel import mark_failed
+
+    with create_session() as session:
+        run = _local_run(session, run_id, dag_id)
+        dag = None if run is None else DBDagBag().get_dag_for_run(run, session=session)
+        if dag is not None:
+            mark_failed(dag, run, session)

@@ -206,16 +206,41 @@ def create_app() -> FastAPI:
             _authorize(user, run.dag_id, "GET", run=True)
             return {**_run_summary(run), "Steps": _steps(session, run)}
 
+    @app.post("/runs/{run_id}/cancel")
+    def cancel(run_id: str, user: GetUserDep) -> dict[str, Any]:
+        """v1's `PipelineRun.cancel()`: 200 with the run, Canceled (even if it already was); 409 if ended."""
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        from airflow_provider_mlpipe.api.cancel import RunAlreadyEnded, cancel_run
+
+        with create_session() as session:
+            names = [m.dag_id for m in _published(session)]
+            run = session.scalars(
+                select(DagRun).where(DagRun.run_id == run_id, DagRun.dag_id.in_(names))
+            ).first()
+            if run is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r} of a published pipeline")
+            _authorize(user, run.dag_id, "PUT", run=True)
+            try:
+                cancel_run(session, run, user.get_name())
+            except RunAlreadyEnded as error:
+                raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+            return {**_run_summary(run), "Steps": _steps(session, run)}
+
     add_monitor(app)
     return app
 
 
 def _run_summary(run: Any) -> dict[str, Any]:
+    from airflow_provider_mlpipe.api.cancel import cancel_record
+
     record = (run.conf or {}).get(RUN_RECORD_KEY) or {}
     return {
         "Id": run.run_id,
         "PipelineId": run.dag_id,
-        "Status": v1_status(run.state),
+        "Status": "Canceled" if cancel_record(run) else v1_status(run.state),
         "ExperimentName": record.get("experiment_name"),
         "Description": record.get("description"),
         "Tags": record.get("tags") or {},
@@ -228,15 +253,18 @@ def _run_summary(run: Any) -> dict[str, Any]:
 
 def _steps(session: Any, run: Any) -> list[dict[str, Any]]:
     """Each step's status, reuse decision and outputs (from the step's XCom)."""
+    from airflow_provider_mlpipe.api.cancel import canceled_steps
     from airflow_provider_mlpipe.api.steps import step_records
 
+    canceled = canceled_steps(run)
     steps = []
     for step in step_records(session, run.dag_id, [run.run_id])[run.run_id]:
         reuse = step.reuse
+        stopped = step.task_id in canceled and step.state != "success"  # stopped, or never started
         steps.append(
             {
                 "Name": step.task_id,
-                "Status": v1_status(step.state),
+                "Status": "Canceled" if stopped else v1_status(step.state),
                 "Reused": reuse.get("decision") == "hit" if reuse else None,
                 "ReusedFrom": reuse.get("source"),
                 "ReuseReason": reuse.get("reason"),

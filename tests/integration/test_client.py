@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import textwrap
+import contextlib
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_mlpipe import (
     Experiment,
-    Pipeline,
-    PipelineData,
     PipelineRunError,
     PublishedPipeline,
-    PythonScriptStep,
     Workspace,
 )
 from airflow_provider_mlpipe.client import ApiError
+from tests.integration.live_runs import BOOKKEEPING, GATED_SCRIPT, GatedOutput
 
 pytestmark = [pytest.mark.integration, pytest.mark.deployment]
 
 PIPELINE = "mlpipe_client_published"
 FAILING = "mlpipe_client_failing"
+STREAMING = "mlpipe_client_streaming"
 
 DAG_FILE = f"""
 from airflow_provider_mlpipe import Pipeline, PipelineData, PipelineParameter, PythonScriptStep
@@ -76,13 +75,25 @@ print("about to fail")
 sys.exit(3)
 """
 
+STREAMING_DAG = f"""
+from airflow_provider_mlpipe import Pipeline, PipelineParameter, PythonScriptStep
+
+step = PythonScriptStep(
+    "gated.py", name="gated", arguments=[PipelineParameter("gate", "unset")],
+    source_directory="{STREAMING}_src", allow_reuse=False,
+)
+dag = Pipeline([step]).publish("{STREAMING}")
+"""
+
 
 @pytest.fixture(scope="module")
 def deployment(airflow_deployment):
     airflow_deployment.write_dag(PIPELINE, DAG_FILE, {"prepare.py": PREPARE, "train.py": TRAIN})
     airflow_deployment.write_dag(FAILING, FAILING_DAG, {"boom.py": BOOM})
+    airflow_deployment.write_dag(STREAMING, STREAMING_DAG, {"gated.py": GATED_SCRIPT})
     airflow_deployment.wait_for_dag(PIPELINE, timeout=120)
     airflow_deployment.wait_for_dag(FAILING, timeout=120)
+    airflow_deployment.wait_for_dag(STREAMING, timeout=120)
     return airflow_deployment
 
 
@@ -156,28 +167,30 @@ def test_failed_run_raises(workspace, capsys):
     run = Experiment(workspace, "client_fail").submit(PublishedPipeline.get(workspace, name=FAILING))
     with pytest.raises(PipelineRunError, match="failed step"):
         run.wait_for_completion(show_output=True, timeout_seconds=120)
-    assert "about to fail" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "about to fail" in printed
+    assert "ERROR  AirflowException: step 'boom': script boom.py exited with code 3" in printed
+    assert not [line for line in BOOKKEEPING if line in printed], printed
     assert run.get_status() == "Failed"
     assert run.wait_for_completion(show_output=False, raise_on_error=False) == "Failed"
 
 
-def test_local_experiment_runs_a_notebook_pipeline_in_process(tmp_path, monkeypatch):
-    monkeypatch.setenv("AIRFLOW__MLPIPE__EMBEDDED_ROOT", str(tmp_path / "datastore"))
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "prepare.py").write_text(textwrap.dedent(PREPARE))
-    data = PipelineData("data")
-    step = PythonScriptStep(
-        "prepare.py",
-        name="prepare",
-        arguments=["--n", 3, "--out", data],
-        outputs=[data],
-        source_directory=str(source),
-    )
-    run = Experiment("local").submit(Pipeline([step]))
-    assert run.is_local and run.get_status() == "Finished"
-    assert run.wait_for_completion(show_output=False) == "Finished"
-    [prepare] = run.find_step_run("prepare")
-    assert prepare.status == "Finished"
-    local = Path(prepare.get_output_data("data").download(tmp_path / "out", show_progress=False))
-    assert (local / "numbers.txt").read_text() == "0,1,2"
+def test_wait_for_completion_prints_a_remote_steps_lines_while_it_runs(workspace, tmp_path):
+    gate = tmp_path / "gate"
+    published = PublishedPipeline.get(workspace, name=STREAMING)
+    run = published.submit(workspace, "client_streaming", pipeline_parameters={"gate": str(gate)})
+    output = GatedOutput(gate)
+    with contextlib.redirect_stdout(output):
+        status = run.wait_for_completion(show_output=True, timeout_seconds=240, poll_interval=0.5)
+    printed = output.getvalue()
+
+    assert status == "Finished", printed
+    # The script could only print its second line after the client had printed its first one.
+    assert "first line of the gated step" in output.printed_before_gate, printed
+    assert "second line of the gated step" in printed and "the gate never opened" not in printed
+    assert printed.count("first line of the gated step") == 1, printed
+    assert "StepRun(gated) Status: Finished, Reuse: ran" in printed
+    assert not [line for line in BOOKKEEPING if line in printed], printed
+    [gated] = run.find_step_run("gated")
+    assert "second line of the gated step" in gated.get_log()
+    assert "Pushing xcom" in gated.get_log(full=True)
