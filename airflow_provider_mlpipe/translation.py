@@ -98,7 +98,8 @@ def pipeline_to_dag(
     if graph.description and "description" not in dag_kwargs:
         dag_kwargs["description"] = graph.description.strip().splitlines()[0][:200]
     with DAG(dag_id, params=params, **dag_kwargs) as dag:
-        add_step_tasks(graph, regenerate_outputs)
+        tasks = add_step_tasks(graph, regenerate_outputs)
+    check_template_syntax(list(tasks.values()), dag, dag_id)
     if new_data is not None:
         add_new_data_dispatcher(new_data, dag)
     return dag
@@ -227,8 +228,22 @@ def pipeline_to_task_group(
     if graph.description:
         group_kwargs.setdefault("tooltip", graph.description.strip().splitlines()[0])
     with TaskGroup(group_id, **group_kwargs) as group:
-        add_step_tasks(graph, regenerate_outputs)
+        tasks = add_step_tasks(graph, regenerate_outputs)
+    check_template_syntax(list(tasks.values()), dag, f"{dag.dag_id}.{group_id}")
     return group
+
+
+def check_template_syntax(tasks: list[BaseOperator], dag: DAG, pipeline_name: str) -> None:
+    """Raise `PipelineValidationError` for each templated literal the DAG's Jinja cannot parse.
+
+    Parsing is cheap and done only for literals containing template syntax; rendering (which
+    needs a run's context) happens when the task runs.
+    """
+    from airflow_provider_mlpipe.operators.templating import syntax_problems
+
+    problems = syntax_problems(tasks, dag)  # type: ignore[arg-type]
+    if problems:
+        raise PipelineValidationError(problems, pipeline_name)
 
 
 def add_step_tasks(graph: PipelineGraph, regenerate_outputs: bool = False) -> dict[str, BaseOperator]:

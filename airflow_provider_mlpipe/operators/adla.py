@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_mlpipe.links import ADLA_JOB_ID_KEY, ADLA_JOB_URL_KEY, AdlaJobLink, ReusedFromLink
 from airflow_provider_mlpipe.operators.remote import RemoteStepOperator
+from airflow_provider_mlpipe.operators.templating import TokenField
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.hooks.adla import AdlaHook
@@ -24,12 +25,19 @@ if TYPE_CHECKING:
 
 #: Bump when the same inputs would make this operator produce different outputs (it resets reuse).
 SEMANTICS_VERSION = 1
+#: The templated step argument: the literals among the job's `params`.
+TOKEN_FIELDS = (TokenField("usql_spec", "params", "params"),)
 
 
 class AdlaStepOperator(RemoteStepOperator):
-    """Submit a step's U-SQL job, wait for it (here or deferred), hand on its outputs."""
+    """Submit a step's U-SQL job, wait for it (here or deferred), hand on its outputs.
 
-    template_fields: Sequence[str] = ()
+    Templated: the literals among `usql_spec["params"]` (v1's `params`), rendered before they
+    are substituted, safely, for `@@name@@`. The script file itself is not a Jinja template.
+    """
+
+    template_fields: Sequence[str] = ("usql_spec",)
+    template_fields_renderers = {"usql_spec": "json"}
     operator_extra_links = (AdlaJobLink(), ReusedFromLink())
     ui_color = "#e0e7ff"
     poll_option = "adla_poll_seconds"
@@ -51,6 +59,9 @@ class AdlaStepOperator(RemoteStepOperator):
         self._job_id: str | None = None
         #: The job's page (read by the "ADLA job" link).
         self.job_url: str | None = None
+
+    def token_fields(self) -> Sequence[TokenField]:
+        return TOKEN_FIELDS
 
     def execute(self, context: Any) -> dict[str, dict[str, Any]] | None:
         self.stop_if_run_failed(context)

@@ -7,14 +7,18 @@ on (HIT) or recorded after a successful run (MISS) in the same way for every ste
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_mlpipe.graph import CONTINUE_ON_STEP_FAILURE, REGENERATE_OUTPUTS
 from airflow_provider_mlpipe.links import REUSE_XCOM_KEY, ReusedFromLink
+from airflow_provider_mlpipe.operators.templating import TokenField, env_markers, render_token_fields
 
 if TYPE_CHECKING:
+    import jinja2
+
     from airflow_provider_mlpipe.hooks.reuse_cache import (
         KeyComponent,
         ReuseCacheHook,
@@ -49,6 +53,26 @@ class PipelineStepOperator(BaseOperator):
         self.regenerate_outputs = regenerate_outputs
         #: This try's reuse decision as pushed to XCom (read by the "Reused from" link).
         self.reuse_decision: dict[str, Any] | None = None
+
+    def token_fields(self) -> Sequence[TokenField]:
+        """Where the step's parameter tokens are among its template fields (operators/templating.py)."""
+        return ()
+
+    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render only the literals among the step's tokens; any other template field as Airflow does.
+
+        References (input, output and parameter names) are never rendered, and parameter values
+        are bound after rendering, so a run's conf cannot inject a template.
+        """
+        if not jinja_env:
+            jinja_env = self.get_template_env()
+        locations = [location for location in self.token_fields() if location.field in self.template_fields]
+        tokens = {location.field for location in locations}
+        others = [field for field in self.template_fields if field not in tokens]
+        if others:
+            self._do_render_template_fields(self, others, context, jinja_env, set())
+        render = lambda value: self.render_template(value, context, jinja_env)  # noqa: E731
+        render_token_fields(self, locations, render, env_markers(jinja_env))
 
     def regenerate(self, context: Any) -> bool:
         """`regenerate_outputs` from the run's conf, else the DAG param, else the to_dag default."""

@@ -21,7 +21,11 @@ SEMANTICS_VERSION = 1
 
 
 class DataTransferStepOperator(PipelineStepOperator):
-    """Copy the step's one input to its destination and hand the destination on as its output."""
+    """Copy the step's one input to its destination and hand the destination on as its output.
+
+    Nothing is templated: v1's DataTransferStep has no parameters, and its source and destination
+    are data whose identity the reuse key follows (other data per run: a DataPath parameter).
+    """
 
     template_fields: Sequence[str] = ()
     ui_color = "#dcfce7"

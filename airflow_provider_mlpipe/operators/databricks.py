@@ -22,6 +22,7 @@ from airflow_provider_mlpipe.links import (
     ReusedFromLink,
 )
 from airflow_provider_mlpipe.operators.remote import RemoteStepOperator
+from airflow_provider_mlpipe.operators.templating import TokenField
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
@@ -30,12 +31,24 @@ if TYPE_CHECKING:
 
 #: Bump when the same inputs would make this operator produce different outputs (it resets reuse).
 SEMANTICS_VERSION = 1
+#: The templated step argument of each task kind: the literals among its parameters, by v1's name.
+TOKEN_FIELDS = {
+    "notebook": (TokenField("task_spec", "base_parameters", "notebook_params"),),
+    "jar": (TokenField("task_spec", "parameters", "jar_params"),),
+    "python": (TokenField("task_spec", "parameters", "python_script_params"),),
+}
 
 
 class DatabricksStepOperator(RemoteStepOperator):
-    """Submit a step's Databricks run, wait for it (here or deferred), hand on its outputs."""
+    """Submit a step's Databricks run, wait for it (here or deferred), hand on its outputs.
 
-    template_fields: Sequence[str] = ()
+    Templated: the literals among the task's parameters (v1's `notebook_params`,
+    `python_script_params`, `jar_params`). Nothing else in `task_spec` or `cluster_spec` is: the
+    cluster's Spark conf and environment hold Databricks' own `{{secrets/scope/key}}` references.
+    """
+
+    template_fields: Sequence[str] = ("task_spec",)
+    template_fields_renderers = {"task_spec": "json"}
     operator_extra_links = (DatabricksRunLink(), ReusedFromLink())
     ui_color = "#fde7d8"
     poll_option = "databricks_poll_seconds"
@@ -63,6 +76,10 @@ class DatabricksStepOperator(RemoteStepOperator):
         self._run_id: int | None = None
         #: The run's page in the workspace (read by the "Databricks run" link).
         self.run_page_url: str | None = None
+
+    def token_fields(self) -> Sequence[TokenField]:
+        kind = self.task_spec.get("kind") if isinstance(self.task_spec, dict) else None
+        return TOKEN_FIELDS.get(kind, TOKEN_FIELDS["python"])  # type: ignore[arg-type]
 
     def execute(self, context: Any) -> dict[str, dict[str, Any]] | None:
         self.stop_if_run_failed(context)

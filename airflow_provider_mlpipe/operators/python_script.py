@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_mlpipe.operators.base import PipelineStepOperator
+from airflow_provider_mlpipe.operators.templating import TokenField
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
@@ -24,6 +25,8 @@ _NOT_WORD = re.compile(r"\W", re.ASCII)
 
 #: Bump when the same inputs would make this operator produce different outputs (it resets reuse).
 SEMANTICS_VERSION = 1
+#: The templated step arguments: the literals among `arguments` and `step_params` (v1's `params`).
+TOKEN_FIELDS = (TokenField("arguments", None, "arguments"), TokenField("step_params", None, "params"))
 
 
 def env_name(prefix: str, name: str) -> str:
@@ -35,13 +38,16 @@ class PythonScriptStepOperator(PipelineStepOperator):
     """Run a step's script in a subprocess with its inputs, outputs and parameters bound.
 
     Built by `Pipeline.to_dag`; the arguments are plain values so the operator can also be
-    used on its own. Before running, the step's reuse key is looked up in the reuse index:
-    on a hit the recorded outputs are handed on and nothing runs. Outputs are published,
-    recorded and returned as XCom records only when the script succeeded.
+    used on its own. The literals among `arguments` and `step_params` (v1's `params`) are Jinja
+    templates, rendered before the reuse key is computed. Before running, the step's reuse key
+    is looked up in the reuse index: on a hit the recorded outputs are handed on and nothing
+    runs. Outputs are published, recorded and returned as XCom records only when the script
+    succeeded.
     """
 
     ui_color = "#dbeafe"
-    template_fields: Sequence[str] = ()
+    template_fields: Sequence[str] = ("arguments", "step_params")
+    template_fields_renderers = {"arguments": "json", "step_params": "json"}
 
     def __init__(
         self,
@@ -61,10 +67,14 @@ class PythonScriptStepOperator(PipelineStepOperator):
         self.script_name = script_name
         self.script_path = script_path
         self.source_directory = source_directory
-        self.arguments = list(arguments or [])
-        self.step_params = dict(step_params or {})
+        # Templated fields are kept as given (an XComArg resolves when the task runs).
+        self.arguments = arguments if arguments is not None else []
+        self.step_params = step_params if step_params is not None else {}
         self.python_interpreter = python_interpreter
         self._process: ScriptProcess | None = None
+
+    def token_fields(self) -> Sequence[TokenField]:
+        return TOKEN_FIELDS
 
     def execute(self, context: Any) -> dict[str, dict[str, Any]]:
         self.stop_if_run_failed(context)
