@@ -13,7 +13,8 @@ process group by itself after `lifetime` seconds even if the test process dies.
 
 Session fixtures (register with `pytest_plugins = ["tests.services.local_ui"]`):
 `local_checkout` (the copy and its shell), `local_demo` (`make demo` ran once in it) and
-`local_ui` (`make ui` running in it, after the demo, as the README's Quickstart has it).
+`local_ui` (`make ui` running in it, after the demo, as the README's Quickstart has it; its output
+is kept as `.test-artifacts/make-ui.log`, or under `$MLPIPE_ARTIFACTS`).
 """
 
 from __future__ import annotations
@@ -295,5 +296,12 @@ def local_ui(
         pytest.fail(
             f"make demo failed (exit {local_demo.returncode}):\n{local_demo.stdout[-3000:]}{local_demo.stderr[-3000:]}"
         )
-    with LocalUI(local_checkout) as ui:
-        yield ui
+    ui = LocalUI(local_checkout)
+    try:
+        with ui:
+            yield ui
+    finally:  # the checkout is temporary: keep make ui's output where the browser test keeps its own
+        artifacts = Path(os.environ.get("MLPIPE_ARTIFACTS") or REPO / ".test-artifacts")
+        artifacts.mkdir(parents=True, exist_ok=True)
+        if ui.log_path.exists():
+            shutil.copy(ui.log_path, artifacts / "make-ui.log")
