@@ -7,10 +7,14 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 AZURITE := node_modules/.bin/azurite-blob
 
-.PHONY: demo test lint format bench ui install clean
+.PHONY: demo test lint format bench ui airflow reuse python data install clean
+
+# The local Airflow (`.airflow/`, this repo's dags/, this venv first on PATH) of every target below.
+LOCAL := $(PY) scripts/local_airflow.py
+PORT ?= 8080
 
 demo: $(INSTALLED)
-	$(PY) scripts/demo.py
+	$(LOCAL) python scripts/demo.py
 
 test: $(INSTALLED) $(AZURITE)
 	$(VENV)/bin/ruff check .
@@ -44,10 +48,25 @@ format: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) bench/parse.py
 
-# The Airflow UI on http://localhost:8080 with this repo's dags/ (login printed by Airflow).
+# The Airflow UI on http://localhost:$(PORT) with this repo's dags/; user admin, password in
+# .airflow/simple_auth_manager_passwords.json.generated. `make ui PORT=8081` for another port.
 ui: $(INSTALLED)
-	AIRFLOW_HOME=$(CURDIR)/.airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False $(VENV)/bin/airflow standalone
+	$(LOCAL) --port $(PORT) airflow standalone
+
+# The CLIs against make ui's home: make airflow ARGS="dags list", make reuse ARGS="list".
+airflow: $(INSTALLED)
+	@$(LOCAL) airflow $(ARGS)
+
+reuse: $(INSTALLED)
+	@$(LOCAL) python -m airflow_provider_mlpipe reuse $(ARGS)
+
+# A Python script (e.g. one using the client) with make ui's settings: make python ARGS=client.py
+python: $(INSTALLED)
+	@$(LOCAL) python $(ARGS)
+
+# The example's input data on make ui's default datastore (make demo does it too).
+data: $(INSTALLED)
+	$(LOCAL) python dags/compare_models/prepare_data.py
 
 clean:
 	rm -rf .airflow .demo .pytest_cache .ruff_cache

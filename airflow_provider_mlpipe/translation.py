@@ -143,6 +143,8 @@ def add_new_data_dispatcher(schedule: DatastoreSchedule, pipeline_dag: DAG) -> D
     extra: dict[str, Any] = {}
     if pipeline_dag.access_control:
         extra["access_control"] = pipeline_dag.access_control
+    if pipeline_dag.is_paused_upon_creation is not None:  # a published pipeline's is active with it
+        extra["is_paused_upon_creation"] = pipeline_dag.is_paused_upon_creation
     with DAG(
         dispatcher_dag_id(pipeline_dag.dag_id),
         schedule=[asset],
@@ -178,9 +180,14 @@ def publish_pipeline(
     continue_on_step_failure: bool,
     **dag_kwargs: Any,
 ) -> DAG:
-    """A published pipeline: its DAG carries the tags the `/mlpipe` REST API looks for."""
+    """A published pipeline: its DAG carries the tags the `/mlpipe` REST API looks for.
+
+    Active on creation, as in v1 (a paused DAG's submissions get 409 until someone enables it),
+    whatever `[core] dags_are_paused_at_creation` says, unless `is_paused_upon_creation=True`.
+    """
     from airflow_provider_mlpipe.api.payload import PUBLISHED_TAG, VERSION_TAG_PREFIX
 
+    dag_kwargs.setdefault("is_paused_upon_creation", False)
     tags = [*dag_kwargs.pop("tags", []), PUBLISHED_TAG]
     if version is not None:
         tags.append(f"{VERSION_TAG_PREFIX}{version}")

@@ -1,6 +1,7 @@
 """`make demo`: run the example pipeline end to end on the embedded default datastore.
 
-Uses a private AIRFLOW_HOME (`.airflow/`, SQLite), puts the input data on the default
+Uses the repository's local Airflow (`.airflow/`, SQLite: the home of `make ui`, see
+`local_airflow.py`), puts the input data on the default
 datastore, runs the DAG with Airflow's in-process runner (`dag.test()`), then prints the
 run's state, where each step's outputs are and the metrics its script logged.
 `DEMO_CONF='{"pipeline_arg": 20}'` sets the run's conf.
@@ -21,9 +22,11 @@ DAG_ID = "mlpipe_compare_models"
 
 
 def configure_airflow() -> None:
-    os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow"))
-    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    """The local Airflow's settings (`make demo` sets them already; this covers a direct run)."""
+    from local_airflow import environment
+
+    for key, value in environment().items():
+        os.environ.setdefault(key, value)
 
 
 def migrate_db() -> None:

@@ -36,6 +36,7 @@ pytest_plugins = [
     "tests.services.databricks_standin",
     "tests.services.adla_standin",
     "tests.services.airflow_deployment",
+    "tests.services.local_ui",
 ]
 
 import pytest  # noqa: E402

@@ -64,6 +64,8 @@ def test_the_pipeline_dag_gets_a_dispatcher_scheduled_on_the_asset(tmp_path):
     assert start.partial_kwargs["trigger_dag_id"] == "count_new"
     assert start.partial_kwargs["skip_when_already_exists"] is True
     assert "mlpipe:published" not in dispatcher.tags
+    # Published active, like the pipeline: a paused dispatcher would start nothing.
+    assert dag.is_paused_upon_creation is False and dispatcher.is_paused_upon_creation is False
 
 
 @pytest.mark.parametrize(

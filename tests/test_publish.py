@@ -35,6 +35,16 @@ def test_publish_makes_a_tagged_dag_named_after_the_pipeline():
     assert keep_going.params["continue_on_step_failure"] is True  # ...unless asked, per pipeline or run
 
 
+def test_a_published_pipeline_is_active_on_creation_unless_its_author_says_otherwise():
+    """v1 publishes pipelines active: the DAG is unpaused when Airflow first sees it (any
+    `[core] dags_are_paused_at_creation`); `is_paused_upon_creation=True` keeps Airflow's pause."""
+    step = PythonScriptStep("conftest.py", name="s", source_directory=".")
+    assert Pipeline([step]).publish("Active_On_Creation").is_paused_upon_creation is False
+    paused = Pipeline([step]).publish("Paused_On_Creation", is_paused_upon_creation=True)
+    assert paused.is_paused_upon_creation is True
+    assert Pipeline([step]).to_dag("not_published").is_paused_upon_creation is None  # Airflow's setting
+
+
 def test_a_valid_submission_becomes_the_runs_conf():
     body = {
         "ExperimentName": "My_Pipeline",
