@@ -74,6 +74,7 @@ def _run_head(run: Any) -> dict[str, Any]:
         "run_id": run.run_id,
         "state": None if run.state is None else str(getattr(run.state, "value", run.state)),
         "run_type": str(getattr(run.run_type, "value", run.run_type)),
+        "run_after": _iso(getattr(run, "run_after", None)),
         "start_date": _iso(run.start_date),
         "end_date": _iso(run.end_date),
         "duration": _seconds(run.start_date, run.end_date),
