@@ -16,8 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from airflow_provider_mlpipe.api import limits
 from airflow_provider_mlpipe.api.dags import GetUserDep, dag_allowed, tagged_dags
 from airflow_provider_mlpipe.api.guards import (
-    BodyGuard,
     DagIdPath,
+    InputGuard,
     RunIdPath,
     bad_request,
     refuse_cookie_only_writes,
@@ -94,7 +94,7 @@ def create_app() -> FastAPI:
         description=__doc__,
         dependencies=[Depends(refuse_cookie_only_writes)],
     )
-    app.add_middleware(BodyGuard)
+    app.add_middleware(InputGuard)
     app.add_exception_handler(RequestValidationError, bad_request)
 
     @app.get("/pipelines")
@@ -228,7 +228,7 @@ def create_app() -> FastAPI:
             return {**_run_summary(run), "Steps": _steps(session, run)}
 
     @app.post("/runs/{run_id}/cancel")
-    def cancel(run_id: str, user: GetUserDep) -> dict[str, Any]:
+    def cancel(run_id: RunIdPath, user: GetUserDep) -> dict[str, Any]:
         """v1's `PipelineRun.cancel()`: 200 with the run, Canceled (even if it already was); 409 if ended."""
         from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session

@@ -1,8 +1,9 @@
 """What every `/mlpipe` route gets before its own code runs: bounded, storable input, no cookie-only writes.
 
-- `BodyGuard` (ASGI middleware): a body over `MAX_BODY_BYTES` is 413 before it is read whole; a
-  JSON body Python reads but the metadata DB cannot store (NaN, Infinity, NUL, lone surrogates,
-  deep nesting) is 400 naming where, so no route ever sees one.
+- `InputGuard` (ASGI middleware): a URL with a NUL character (which PostgreSQL refuses in text)
+  is 400, for every route, typed or not; a body over `MAX_BODY_BYTES` is 413 before it is read
+  whole; a JSON body Python reads but the metadata DB cannot store (NaN, Infinity, NUL, lone
+  surrogates, deep nesting) is 400 naming where, so no route ever sees one.
 - `refuse_cookie_only_writes` (app dependency): a state-changing request authenticated only by
   Airflow's session cookie must say `Content-Type: application/json` (a cross-site form or
   `text/plain` POST cannot, without a CORS preflight) or carry an Authorization header.
@@ -17,6 +18,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from email.message import Message
 from typing import Annotated, Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import HTTPException, Path, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -108,8 +110,8 @@ async def bad_request(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status.HTTP_400_BAD_REQUEST)
 
 
-class BodyGuard:
-    """ASGI middleware: refuse bodies over MAX_BODY_BYTES (413) and JSON the DB cannot store (400)."""
+class InputGuard:
+    """ASGI middleware: NUL in the URL is 400, a body over MAX_BODY_BYTES 413, unstorable JSON 400."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
@@ -117,6 +119,9 @@ class BodyGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if "\x00" in scope.get("path", "") or b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+            await _answer(scope, send, status.HTTP_400_BAD_REQUEST, "the URL contains a NUL character (%00)")
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         declared = headers.get("content-length", "")

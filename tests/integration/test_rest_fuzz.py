@@ -1,10 +1,13 @@
 """Fuzz every `/mlpipe` route on a real api-server: hostile paths, queries, headers and bodies.
 
 The routes are read from the app itself (`create_app().routes`), so a route added later is fuzzed
-without editing this file. Requests are drawn from a seeded generator (`MLPIPE_FUZZ_SEED`, default
-11) so a failure can be replayed; their number is `MLPIPE_FUZZ_REQUESTS` (default 400) within a
-time budget. No answer may be a 5xx and the keep-alive connection may never drop: any input a
-client can send is the client's problem (4xx), never the server's.
+without editing this file. First a sweep: every hostile path segment in every path parameter and
+every hostile value in every query parameter, each once, as an authorised admin (so the input
+reaches the route's own code). Then requests drawn from a seeded generator (`MLPIPE_FUZZ_SEED`,
+default 11, so a failure can be replayed), `MLPIPE_FUZZ_REQUESTS` of them (default 400), mixing
+hostile paths, queries, headers, credentials and bodies; all within a time budget. No answer may
+be a 5xx and the keep-alive connection may never drop: any input a client can send is the
+client's problem (4xx), never the server's.
 """
 
 from __future__ import annotations
@@ -257,6 +260,33 @@ def _request(
     return httpx.Request(method, url, headers=headers, content=body)
 
 
+def _sweep(base: str, routes: list[Route], token: str, run_id: str) -> list[httpx.Request]:
+    """Each hostile segment in each path parameter, each hostile value in each query parameter, as admin."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    segments = [quote(s, safe="") for s in HOSTILE_SEGMENTS] + PRE_ENCODED_SEGMENTS
+    requests = []
+    for route in routes:
+        method = "POST" if "POST" in route.methods else route.methods[0]
+        body = b'{"ExperimentName": "sweep"}' if method == "POST" else None
+        valid = {
+            p: run_id if "run" in p else ("monitor.js" if p == "path" else PIPELINE) for p in route.params
+        }
+        for param in route.params:
+            for segment in segments:
+                path = route.path
+                for name in route.params:
+                    path = path.replace("{" + name + "}", segment if name == param else valid[name])
+                requests.append(httpx.Request(method, base + PREFIX + path, headers=headers, content=body))
+        for name in route.query:
+            path = route.path
+            for param in route.params:
+                path = path.replace("{" + param + "}", valid[param])
+            for value in HOSTILE_QUERY_VALUES:
+                url = f"{base}{PREFIX}{path}?{name}={quote(value, safe='')}"
+                requests.append(httpx.Request(method, url, headers=headers, content=body))
+    return requests
+
+
 def _describe(request: httpx.Request) -> str:
     body = request.content or b""
     shown = body[:200] + (b"... (%d bytes)" % len(body) if len(body) > 200 else b"")
@@ -286,10 +316,15 @@ def test_no_route_answers_5xx_or_drops_the_connection(fuzzed):
     started = time.monotonic()
     sent = 0
     client = httpx.Client(base_url=deployment.url, timeout=60)
+    sweep = _sweep(deployment.url, routes, tokens["admin"], run_id)
+    planned = len(sweep) + REQUESTS
     try:
-        while sent < REQUESTS and time.monotonic() - started < BUDGET_SECONDS:
-            route = routes[sent % len(routes)]  # every route in turn, each with fresh hostile input
-            request = _request(rng, deployment.url, route, tokens, run_id)
+        while sent < planned and time.monotonic() - started < BUDGET_SECONDS:
+            if sent < len(sweep):
+                request = sweep[sent]
+            else:  # every route in turn, each with fresh hostile input
+                route = routes[(sent - len(sweep)) % len(routes)]
+                request = _request(rng, deployment.url, route, tokens, run_id)
             sent += 1
             client.cookies.clear()  # only the cookies this request was given
             try:
@@ -308,8 +343,11 @@ def test_no_route_answers_5xx_or_drops_the_connection(fuzzed):
             admin.post(f"{PREFIX}/pipelines/{PIPELINE}/disable")
     seconds = time.monotonic() - started
     print(
-        f"\nfuzz: {sent} requests over {len(routes)} routes in {seconds:.1f} s (seed {SEED}); "
+        f"\nfuzz: {sent} requests ({len(sweep)} in the sweep) over {len(routes)} routes in {seconds:.1f} s "
+        f"(seed {SEED}); "
         f"statuses {dict(sorted(statuses.items()))}"
     )
-    assert sent >= min(REQUESTS, 2 * len(routes)), f"only {sent} requests in {BUDGET_SECONDS:.0f} s"
+    assert sent >= len(sweep) + min(REQUESTS, 2 * len(routes)), (
+        f"only {sent} requests in {BUDGET_SECONDS:.0f} s"
+    )
     assert not failures, f"{len(failures)} of {sent} requests failed:\n" + "\n".join(failures[:15])
