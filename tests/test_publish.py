@@ -139,3 +139,80 @@ def test_v1_statuses():
         "Canceled",
         "NotStarted",
     ]
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # What the metadata DB cannot store: non-finite numbers, NUL characters, lone surrogates.
+        (
+            {"ExperimentName": "e", "ParameterAssignments": {"rate": float("nan")}},
+            "ParameterAssignments['rate']: NaN is not a finite number",
+        ),
+        (
+            {"ExperimentName": "e", "ParameterAssignments": {"rate": float("-inf")}},
+            "ParameterAssignments['rate']: -Infinity is not a finite number",
+        ),
+        (
+            {"ExperimentName": "e", "ParameterAssignments": {"label": "a\x00b"}},
+            "ParameterAssignments['label']: contains a NUL character",
+        ),
+        ({"ExperimentName": "e", "Description": "\ud800"}, "Description: contains a lone surrogate"),
+        (
+            {"ExperimentName": "e", "ParameterAssignments": {"input_data": _nested(40)}},
+            "nested deeper than 32 levels",
+        ),
+        # Every field's size is bounded (api/limits.py).
+        ({"ExperimentName": "e", "Description": "x" * 1001}, "Description has 1001 characters; at most 1000"),
+        (
+            {"ExperimentName": "e", "Tags": {f"t{i}": "v" for i in range(51)}},
+            "Tags has 51 entries; at most 50",
+        ),
+        ({"ExperimentName": "e", "Tags": {"k": "v" * 1001}}, "Tags['k'] has 1001 characters; at most 1000"),
+        ({"ExperimentName": "e", "Tags": {"k" * 251: "v"}}, "has 251 characters; at most 250"),
+        (
+            {"ExperimentName": "e", "ParameterAssignments": {"label": "x" * 10_001}},
+            "ParameterAssignments: 'label' has 10001 characters; at most 10000",
+        ),
+        (
+            {"ExperimentName": "e", "ParameterAssignments": {f"p{i}": 1 for i in range(101)}},
+            "have 101 entries; at most 100",
+        ),
+        (
+            {
+                "ExperimentName": "e",
+                "DataPathAssignments": {"input_data": {"DataStoreName": "s", "RelativePath": "p" * 10_001}},
+            },
+            "RelativePath has 10001 characters",
+        ),
+        ({"ExperimentName": "e", "RunSource": 5}, "RunSource must be a string"),
+        ({"ExperimentName": "e", "RunSource": "s" * 101}, "RunSource has 101 characters; at most 100"),
+        # v1's experiment name rule.
+        ({"ExperimentName": "my experiment"}, "ExperimentName 'my experiment' must be 1-255 letters"),
+        ({"ExperimentName": "_e"}, "starting with a letter or digit"),
+        ({"ExperimentName": "e" * 256}, "must be 1-255 letters"),
+    ],
+)
+def test_values_the_db_cannot_store_and_oversized_fields_are_refused_naming_the_field(body, message):
+    with pytest.raises(PayloadError) as raised:
+        check_submission(body, TYPES, "p", None)
+    assert message in str(raised.value)
+    assert len(str(raised.value)) < 400  # the message names the value, it does not echo all of it
+
+
+def test_limits_are_inclusive():
+    body = {
+        "ExperimentName": "e" * 255,
+        "Description": "d" * 1000,
+        "Tags": {f"{i:0>250}": "v" * 1000 for i in range(50)},
+        "RunSource": "s" * 100,
+        "ParameterAssignments": {"label": "x" * 10_000, "rate": 1e308},
+    }
+    assert check_submission(body, TYPES, "p", None).note == "d" * 1000

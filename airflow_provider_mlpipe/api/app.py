@@ -3,15 +3,25 @@
 Every route authenticates with Airflow's bearer token (the API server's `/auth/token`) and
 asks Airflow's auth manager, exactly as Airflow's public API does: no token is 401, a user
 who may not do it is 403. Runs are created the way Airflow's own trigger endpoint does.
+Every route also gets `guards.py`'s input limits and cross-site request forgery protection.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, HTTPException, Request, status
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 
+from airflow_provider_mlpipe.api import limits
 from airflow_provider_mlpipe.api.dags import GetUserDep, dag_allowed, tagged_dags
+from airflow_provider_mlpipe.api.guards import (
+    DagIdPath,
+    InputGuard,
+    RunIdPath,
+    bad_request,
+    refuse_cookie_only_writes,
+)
 from airflow_provider_mlpipe.api.monitor import add_monitor
 from airflow_provider_mlpipe.api.payload import (
     PUBLISHED_TAG,
@@ -78,7 +88,14 @@ def _param_types(dag: Any) -> dict[str, Any]:
 
 def create_app() -> FastAPI:
     """The sub-application the plugin mounts under `/mlpipe` in `airflow api-server`."""
-    app = FastAPI(title="mlpipe published pipelines", description=__doc__)
+    # App-wide, so that every route, including one added later, is guarded the same way.
+    app = FastAPI(
+        title="mlpipe published pipelines",
+        description=__doc__,
+        dependencies=[Depends(refuse_cookie_only_writes)],
+    )
+    app.add_middleware(InputGuard)
+    app.add_exception_handler(RequestValidationError, bad_request)
 
     @app.get("/pipelines")
     def list_pipelines(request: Request, user: GetUserDep, active_only: bool = False) -> dict[str, Any]:
@@ -96,7 +113,7 @@ def create_app() -> FastAPI:
 
     @app.post("/pipelines/{name}/submit")
     def submit(
-        name: str, request: Request, user: GetUserDep, body: Annotated[Any, Body()] = None
+        name: DagIdPath, request: Request, user: GetUserDep, body: Annotated[Any, Body()] = None
     ) -> dict[str, Any]:
         from airflow.models.dagbag import DBDagBag
         from airflow.utils.session import create_session
@@ -163,15 +180,19 @@ def create_app() -> FastAPI:
             return _pipeline_json(model, request)
 
     @app.post("/pipelines/{name}/enable")
-    def enable(name: str, request: Request, user: GetUserDep) -> dict[str, Any]:
+    def enable(name: DagIdPath, request: Request, user: GetUserDep) -> dict[str, Any]:
         return set_paused(name, user, False, request)
 
     @app.post("/pipelines/{name}/disable")
-    def disable(name: str, request: Request, user: GetUserDep) -> dict[str, Any]:
+    def disable(name: DagIdPath, request: Request, user: GetUserDep) -> dict[str, Any]:
         return set_paused(name, user, True, request)
 
     @app.get("/runs")
-    def list_runs(user: GetUserDep, experiment_name: str | None = None, limit: int = 100) -> dict[str, Any]:
+    def list_runs(
+        user: GetUserDep,
+        experiment_name: Annotated[str | None, Query(max_length=limits.MAX_QUERY_CHARS)] = None,
+        limit: Annotated[int, Query(ge=1, le=limits.MAX_RUNS_LIMIT)] = 100,
+    ) -> dict[str, Any]:
         from airflow.api_fastapi.app import get_auth_manager
         from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session
@@ -191,7 +212,7 @@ def create_app() -> FastAPI:
             return {"Runs": runs[:limit]}
 
     @app.get("/runs/{run_id}")
-    def get_run(run_id: str, user: GetUserDep) -> dict[str, Any]:
+    def get_run(run_id: RunIdPath, user: GetUserDep) -> dict[str, Any]:
         from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session
         from sqlalchemy import select
@@ -207,7 +228,7 @@ def create_app() -> FastAPI:
             return {**_run_summary(run), "Steps": _steps(session, run)}
 
     @app.post("/runs/{run_id}/cancel")
-    def cancel(run_id: str, user: GetUserDep) -> dict[str, Any]:
+    def cancel(run_id: RunIdPath, user: GetUserDep) -> dict[str, Any]:
         """v1's `PipelineRun.cancel()`: 200 with the run, Canceled (even if it already was); 409 if ended."""
         from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session

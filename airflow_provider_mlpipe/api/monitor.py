@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from airflow_provider_mlpipe.api.dags import GetUserDep, dag_allowed, tagged_dags
+from airflow_provider_mlpipe.api.guards import DagIdPath
 from airflow_provider_mlpipe.api.payload import (
     PIPELINE_TAG,
     PUBLISHED_TAG,
@@ -73,6 +74,7 @@ def _run_head(run: Any) -> dict[str, Any]:
         "run_id": run.run_id,
         "state": None if run.state is None else str(getattr(run.state, "value", run.state)),
         "run_type": str(getattr(run.run_type, "value", run.run_type)),
+        "run_after": _iso(getattr(run, "run_after", None)),
         "start_date": _iso(run.start_date),
         "end_date": _iso(run.end_date),
         "duration": _seconds(run.start_date, run.end_date),
@@ -142,7 +144,9 @@ def monitor_router() -> APIRouter:
             return {"pipelines": [_pipeline_json(m, latest.get(m.dag_id)) for m in models]}
 
     @router.get("/pipelines/{dag_id}/runs")
-    def list_runs(dag_id: str, user: GetUserDep, limit: int = Query(20, ge=1, le=MAX_RUNS)) -> dict[str, Any]:
+    def list_runs(
+        dag_id: DagIdPath, user: GetUserDep, limit: int = Query(20, ge=1, le=MAX_RUNS)
+    ) -> dict[str, Any]:
         """The pipeline's latest runs, newest first, each with its steps (what the user may read of them)."""
         from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session

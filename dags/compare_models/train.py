@@ -1,4 +1,8 @@
-"""Train two classifiers on the input CSV and save them with the held-out test split."""
+"""Train two classifiers on the input CSV and save them with the held-out test split.
+
+They learn from four of the wine data's 13 measurements: with all 13, both models classify the
+held-out split perfectly, and comparing them (and runs of the compare step) would show nothing.
+"""
 
 import argparse
 import json
@@ -20,9 +24,10 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--input", required=True, help="CSV with feature columns and a 'target' column")
 parser.add_argument("--output", required=True, help="folder for the trained models")
 args = parser.parse_args()
+FEATURES = ["alcohol", "malic_acid", "ash", "alcalinity_of_ash"]
 
 data = pd.read_csv(args.input)
-features, target = data.drop(columns=["target"]), data["target"]
+features, target = data[FEATURES], data["target"]
 x_train, x_test, y_train, y_test = train_test_split(
     features, target, test_size=0.3, random_state=0, stratify=target
 )

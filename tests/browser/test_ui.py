@@ -2,7 +2,8 @@
 
 Log in through SimpleAuthManager's form, find the example DAG and its graph, open the trigger
 form and see the typed pipeline parameter, trigger with another value, and read the run's
-metrics on the "ML pipelines" page next to an earlier run's. Screenshots go to
+metrics on the "ML pipelines" page next to an earlier run's: in the time zone chosen in the UI,
+with Airflow's state colours, and with long values that do not widen the page. Screenshots go to
 `$MLPIPE_ARTIFACTS` (default `.test-artifacts/browser/`); with `MLPIPE_UPDATE_SCREENSHOTS=1`
 the README's copies in `docs/screenshots/` are replaced too.
 """
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -32,6 +36,27 @@ DOCS_SCREENSHOTS = ("dag-graph", "trigger-form", "monitoring-runs", "monitoring-
 VIEWPORT = {"width": 1280, "height": 800}
 UI_TIMEOUT_MS = 60_000
 RUN_TIMEOUT_SECONDS = 240
+#: The browser's own zone, and the one the user picks in the UI's time zone menu (neither is UTC).
+BROWSER_TIMEZONE = "America/New_York"
+UI_TIMEZONE = "Asia/Tokyo"
+#: A pipeline whose first step fails (so its second is upstream_failed), run with a long URI parameter.
+FAILING_DAG_ID = "mlpipe_bad_input"
+LONG_URI = (
+    "wasbs://raw@examplestorageaccount.blob.core.windows.net/wine_measurements_batch_"
+    + "_".join(f"{i:04d}" for i in range(40))
+    + ".csv"
+)
+FAILING_DAG = f"""
+from airflow_provider_mlpipe import Pipeline, PipelineData, PipelineParameter, PythonScriptStep
+
+cleaned = PipelineData("cleaned")
+check = PythonScriptStep(
+    "check.py", name="check", arguments=["--source", PipelineParameter("source_uri", "none"), "--out", cleaned],
+    outputs=[cleaned], source_directory="{FAILING_DAG_ID}_src",
+)
+fit = PythonScriptStep("fit.py", name="fit", arguments=["--data", cleaned], inputs=[cleaned], source_directory="{FAILING_DAG_ID}_src")
+dag = Pipeline([check, fit]).to_dag("{FAILING_DAG_ID}")
+"""
 
 
 def _on_ci() -> bool:
@@ -94,7 +119,55 @@ def example(chromium: Path, airflow_deployment: Any) -> Iterator[tuple[Any, str]
     yield deployment, baseline
 
 
-def test_log_in_trigger_with_a_parameter_and_compare_metrics(example, chromium, artifacts):
+@pytest.fixture(scope="module")
+def failed_run(chromium: Path, airflow_deployment: Any) -> str:
+    """A run of the failing pipeline (check fails, fit is upstream_failed) with LONG_URI as a parameter."""
+    deployment = airflow_deployment
+    deployment.write_dag(
+        FAILING_DAG_ID,
+        FAILING_DAG,
+        {
+            "check.py": "import sys\nsys.exit('no rows in ' + sys.argv[2])\n",
+            "fit.py": "print('never runs')\n",
+        },
+    )
+    deployment.wait_for_dag(FAILING_DAG_ID, timeout=180)
+    run_id = deployment.trigger(FAILING_DAG_ID, {"source_uri": LONG_URI})["dag_run_id"]
+    final = deployment.wait_for_run(FAILING_DAG_ID, run_id, timeout=RUN_TIMEOUT_SECONDS)
+    states = deployment.task_states(FAILING_DAG_ID, run_id)
+    assert final["state"] == "failed" and states == {"check": "failed", "fit": "upstream_failed"}, states
+    return run_id
+
+
+def airflow_state_colour(state: str) -> str:
+    """The colour the installed Airflow UI gives `state`: its theme's `<palette>.600`, read from the UI bundle."""
+    import airflow
+
+    assets = Path(airflow.__file__).parent / "ui" / "dist" / "assets"
+    bundle = next(assets.glob("index-*.js")).read_text()
+    palette = re.search(rf"[,{{]{state}:\w+\(`(\w+)`\)", bundle).group(1)
+    theme = bundle[bundle.index("tokens:{colors:{black:") :]
+    return re.search(rf"[,{{]{palette}:\{{50:\{{value:.*?600:\{{value:`([^`]+)`", theme).group(1)
+
+
+def in_ui_timezone(iso: str) -> str:
+    """An API timestamp as the Airflow UI writes it in UI_TIMEZONE (dayjs `YYYY-MM-DD HH:mm:ss`)."""
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(UI_TIMEZONE)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def choose_ui_timezone(page: Any, zone: str) -> None:
+    """Pick `zone` in the Airflow UI's time zone menu (the clock button in its navigation)."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name=re.compile(r"^[+-]\d\d:\d\d$")).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("combobox").fill(zone)
+    page.keyboard.press("Enter")
+    expect(dialog.get_by_text(f"Current time in {zone}")).to_be_visible()
+    dialog.get_by_role("button", name="Close").click()
+
+
+def test_log_in_trigger_with_a_parameter_and_compare_metrics(failed_run, example, chromium, artifacts):
     from playwright.sync_api import expect, sync_playwright
 
     deployment, baseline = example
@@ -107,7 +180,7 @@ def test_log_in_trigger_with_a_parameter_and_compare_metrics(example, chromium, 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
         try:
-            page = browser.new_context(viewport=VIEWPORT).new_page()
+            page = browser.new_context(viewport=VIEWPORT, timezone_id=BROWSER_TIMEZONE).new_page()
             page.set_default_timeout(UI_TIMEOUT_MS)
             expect.set_options(timeout=UI_TIMEOUT_MS)
 
@@ -118,6 +191,7 @@ def test_log_in_trigger_with_a_parameter_and_compare_metrics(example, chromium, 
             shoot(page, "login")
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_url(lambda url: "/auth/login" not in url)
+            choose_ui_timezone(page, UI_TIMEZONE)
 
             # The DAG list, then the DAG's graph: one node per step.
             page.goto(deployment.url + "/dags")
@@ -153,11 +227,21 @@ def test_log_in_trigger_with_a_parameter_and_compare_metrics(example, chromium, 
             expect(page.get_by_text("Success").first).to_be_visible()
             shoot(page, "run")
 
-            # The "ML pipelines" page, from the UI's navigation: the run, its steps, its metrics.
+            # Airflow's own list of runs writes the start in the chosen zone; so must the page.
+            started = in_ui_timezone(final["start_date"])
+            page.goto(f"{deployment.url}/dags/{DAG_ID}/runs")
+            expect(page.get_by_role("row").filter(has_text=run_id)).to_contain_text(started)
+
+            # The "ML pipelines" page, from the UI's navigation: it opens on the pipeline that ran
+            # last (not the first by name, the failing one), in the UI's time zone and date format.
             page.get_by_role("link", name="ML pipelines").click()
             page.wait_for_url("**/plugin/ml-pipelines**")
             monitor = page.frame_locator("iframe[title='ML pipelines']")
+            expect(monitor.get_by_test_id("pipeline-title")).to_have_text(DAG_ID)
+            expect(monitor.get_by_test_id("timezone")).to_have_attribute("data-timezone", UI_TIMEZONE)
             row = monitor.locator(f"tr.run[data-run-id='{run_id}']")
+            expect(row.locator("td.date")).to_have_text(started)
+            expect(monitor.locator(f"a[data-dag-id={DAG_ID}] time")).to_have_text(started)
             expect(row.locator("[data-state]").first).to_have_text("success")
             # train and extract did not change: reused from the baseline run; compare ran again.
             expect(row.locator("[data-step=train] .reuse.hit")).to_be_visible()
@@ -165,20 +249,66 @@ def test_log_in_trigger_with_a_parameter_and_compare_metrics(example, chromium, 
             details = monitor.locator(f"tr[data-details-of='{run_id}']")
             compare_step = details.locator("[data-step=compare]")
             expect(compare_step.locator("dd[data-metric=bootstrap_rounds]")).to_have_text("20")
-            expect(compare_step.locator("dd[data-output=out_data3]")).to_contain_text(
-                run_id.split("+")[0][:20]
+            output = compare_step.locator("dd[data-output=out_data3]")
+            expect(output).to_have_attribute("title", re.compile(re.escape(run_id.split("+")[0][:20])))
+            expect(output).to_contain_text("/compare/out_data3")
+            no_overflow = "node => node.scrollWidth <= node.clientWidth"
+            assert monitor.locator("section.detail").evaluate(no_overflow), (
+                "a long output URI widened the page"
             )
             shoot(page, "monitoring-runs")
 
-            # Compare: the two runs' scalar metrics side by side, and a chart per metric.
+            # Compare: the two runs' scalar metrics side by side, and a chart per metric. The
+            # bootstrap's estimate depends on the rounds (pipeline_arg), so its bars differ.
             compare = monitor.locator("[data-testid=compare]")
             rounds = compare.locator("tr[data-metric=bootstrap_rounds] td")
             expect(rounds).to_have_text(["20", "10"])
+            expect(compare.locator("thead th").nth(1)).to_contain_text(started)
             expect(compare.locator("svg[data-metric=bootstrap_rounds] rect")).to_have_count(2)
+            for metric in ("accuracy_difference_mean", "accuracy_difference_stderr"):
+                bars = compare.locator(f"svg[data-metric={metric}] rect")
+                expect(bars).to_have_count(2)
+                widths = bars.evaluate_all("bars => bars.map((bar) => bar.getBBox().width)")
+                assert min(widths) > 1 and abs(widths[0] - widths[1]) > 5, (metric, widths)
             row.get_by_role("button", name="Hide details").click()
             expect(details).to_have_count(0)
             compare.evaluate("node => node.scrollIntoView({block: 'start'})")
             shoot(page, "monitoring-compare")
+
+            # The failing pipeline: Airflow's colour for upstream_failed, and a long parameter
+            # that is cut on screen (whole on hover) instead of stretching its column.
+            monitor.locator(f"a[data-dag-id={FAILING_DAG_ID}]").click()
+            failed = monitor.locator(f"tr.run[data-run-id='{failed_run}']")
+            expect(failed.locator("[data-step=fit]")).to_have_class(re.compile(r"\bupstream_failed\b"))
+            # The latest run of a pipeline opens with its step details.
+            badge = monitor.locator(f"tr[data-details-of='{failed_run}'] [data-step=fit] .state")
+            expect(badge).to_have_text("upstream_failed")
+            same_colour = badge.evaluate(
+                """(node, expected) => {
+                    const probe = document.createElement("span");
+                    probe.style.color = expected;
+                    document.body.append(probe);
+                    const wanted = getComputedStyle(probe).color;
+                    probe.remove();
+                    return [getComputedStyle(node).backgroundColor, wanted];
+                }""",
+                airflow_state_colour("upstream_failed"),
+            )
+            assert same_colour[0] == same_colour[1], same_colour
+            param = failed.locator("td.params [data-param=source_uri] .clip")
+            expect(param).to_have_attribute("title", f'"{LONG_URI}"')
+            assert failed.locator("td.params").evaluate("node => node.getBoundingClientRect().width") < 320
+            assert monitor.locator("section.detail").evaluate(no_overflow), (
+                "a long parameter widened the page"
+            )
+            shoot(page, "monitoring-failed")
+
+            # The page follows a new choice in the UI's menu at once, without a reload.
+            choose_ui_timezone(page, "UTC")
+            expect(monitor.get_by_test_id("timezone")).to_have_attribute("data-timezone", "UTC")
+            failed_start = deployment.wait_for_run(FAILING_DAG_ID, failed_run)["start_date"]
+            utc = datetime.fromisoformat(failed_start).astimezone(ZoneInfo("UTC"))
+            expect(failed.locator("td.date")).to_have_text(utc.strftime("%Y-%m-%d %H:%M:%S"))
         finally:
             browser.close()
 

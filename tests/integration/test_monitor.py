@@ -159,6 +159,7 @@ def test_pipelines_are_the_mlpipe_dags_with_their_latest_run(two_runs):
         assert PLAIN_DAG not in listed, user
         assert listed[PIPELINE]["latest_run"]["run_id"] == second
         assert listed[PIPELINE]["latest_run"]["state"] == "success"
+        assert listed[PIPELINE]["latest_run"]["run_after"] is not None  # how the page picks the latest
         assert "mlpipe" in listed[PIPELINE]["tags"] and listed[PIPELINE]["published"] is False
     with deployment.client("admin", "admin") as admin:
         assert admin.get(f"/mlpipe/monitor/api/pipelines/{PLAIN_DAG}/runs").status_code == 404

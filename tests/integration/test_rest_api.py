@@ -19,7 +19,8 @@ from airflow_provider_mlpipe import Pipeline, PipelineData, PipelineParameter, P
 out = PipelineData("out")
 step = PythonScriptStep(
     "echo.py", name="echo", arguments=["--arg", PipelineParameter("pipeline_arg", 10), "--label",
-    PipelineParameter("label", "none"), "--out", out], outputs=[out], source_directory="{PIPELINE}_src",
+    PipelineParameter("label", "none"), "--rate", PipelineParameter("rate", 0.5), "--out", out],
+    outputs=[out], source_directory="{PIPELINE}_src",
 )
 dag = Pipeline([step]).publish("{PIPELINE}", description="REST test pipeline", version="1.0")
 """
@@ -114,3 +115,163 @@ def test_disable_and_enable(published):
     finally:
         assert admin.post(f"/mlpipe/pipelines/{PIPELINE}/enable").json()["Status"] == "Active"
     assert entry["Endpoint"].endswith(f"/mlpipe/pipelines/{PIPELINE}/submit")
+
+
+# ------------------------------------------------------------------ hostile input is a 4xx, never a 500
+
+JSON = {"Content-Type": "application/json"}
+SUBMIT = f"/mlpipe/pipelines/{PIPELINE}/submit"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "words"),
+    [
+        # Python's json reads these literals; JSON has no such numbers and PostgreSQL refuses them.
+        (
+            "POST",
+            SUBMIT,
+            '{"ExperimentName": "e", "ParameterAssignments": {"rate": NaN}}',
+            400,
+            "ParameterAssignments['rate']: NaN is not a finite number",
+        ),
+        (
+            "POST",
+            SUBMIT,
+            '{"ExperimentName": "e", "ParameterAssignments": {"rate": -Infinity}}',
+            400,
+            "-Infinity is not a finite number",
+        ),
+        ("POST", SUBMIT, '{"ExperimentName": "e", "ParameterAssignments": {"rate": 1e999}}', 400, "Infinity"),
+        ("POST", SUBMIT, '{"ExperimentName": "e", "RunSource": NaN}', 400, "RunSource: NaN"),
+        # Sizes: the body as a whole, then each field.
+        (
+            "POST",
+            SUBMIT,
+            json.dumps({"ExperimentName": "e", "Description": "x" * 5_000_000}),
+            413,
+            "larger than",
+        ),
+        (
+            "POST",
+            SUBMIT,
+            json.dumps({"ExperimentName": "e", "Description": "x" * 1001}),
+            400,
+            "Description has 1001 characters; at most 1000",
+        ),
+        ("POST", SUBMIT, json.dumps({"ExperimentName": "e" * 300}), 400, "ExperimentName"),
+        (
+            "POST",
+            SUBMIT,
+            '{"ExperimentName": "e", "Tags": ' + "[" * 5000 + "]" * 5000 + "}",
+            400,
+            "nested deeper",
+        ),
+        # What PostgreSQL cannot store in text: NUL, lone surrogates; in the body or in the path.
+        ("POST", SUBMIT, '{"ExperimentName": "e", "Description": "a\\u0000b"}', 400, "NUL character"),
+        (
+            "POST",
+            SUBMIT,
+            '{"ExperimentName": "e", "ParameterAssignments": {"label": "a\\u0000"}}',
+            400,
+            "NUL",
+        ),
+        ("POST", SUBMIT, '{"ExperimentName": "e", "Description": "\\ud800"}', 400, "lone surrogate"),
+        ("POST", "/mlpipe/pipelines/a%00b/submit", '{"ExperimentName": "e"}', 400, "NUL character (%00)"),
+        ("POST", "/mlpipe/pipelines/a%00b/enable", "{}", 400, "NUL character"),
+        ("POST", "/mlpipe/pipelines/a%00b/disable", "{}", 400, "NUL character"),
+        ("POST", "/mlpipe/pipelines/a%20b/disable", "{}", 400, "path name: String should match pattern"),
+        ("POST", f"/mlpipe/pipelines/{'a' * 5000}/submit", '{"ExperimentName": "e"}', 400, "at most 250"),
+        ("GET", "/mlpipe/runs/a%00b", None, 400, "NUL character"),
+        ("POST", "/mlpipe/runs/a%00b/cancel", "{}", 400, "NUL character"),
+        ("GET", "/mlpipe/runs/a%09b", None, 400, "path run_id"),
+        ("GET", "/mlpipe/runs?experiment_name=a%00", None, 400, "NUL character"),
+        ("GET", "/mlpipe/monitor/api/pipelines/a%00b/runs", None, 400, "NUL character"),
+        ("GET", "/mlpipe/monitor/api/pipelines/a%20b/runs", None, 400, "path dag_id"),
+        ("GET", "/mlpipe/runs?limit=-5", None, 400, "query limit"),
+        ("GET", "/mlpipe/runs?limit=1000000000000000000", None, 400, "query limit"),
+    ],
+)
+def test_hostile_input_is_refused_with_a_4xx_and_the_connection_lives(
+    published, method, path, body, status, words
+):
+    with published.client("admin", "admin") as admin:
+        runs_before = admin.get("/mlpipe/runs").json()["Runs"]
+        answer = admin.request(method, path, content=body, headers=JSON if body is not None else {})
+        assert (answer.status_code, words in answer.json()["detail"]) == (status, True), answer.text[:500]
+        # The same keep-alive connection still answers, and nothing was created.
+        assert admin.get("/mlpipe/runs").json()["Runs"] == runs_before
+
+
+def test_the_limits_are_inclusive_over_http(published):
+    body = {
+        "ExperimentName": "e" * 255,
+        "Description": "d" * 1000,
+        "Tags": {"k": "v" * 1000},
+        "ParameterAssignments": {"rate": 1.5, "label": "é" * 100},
+    }
+    with published.client("admin", "admin") as admin:
+        answer = submit(admin, body)
+        assert answer.status_code == 200, answer.text
+        run = admin.get(f"/mlpipe/runs/{answer.json()['Id']}").json()
+    assert run["Description"] == "d" * 1000 and run["ParameterAssignments"]["rate"] == 1.5
+
+
+# ------------------------------------------------------------------ no state change on the session cookie alone
+
+FOREIGN_ORIGIN = "http://attacker.example"
+
+
+def _ui_login_cookie(deployment) -> dict[str, str]:
+    """What the UI's login form does: `POST /auth/token` with JSON, then keep the token as the `_token` cookie."""
+    answer = httpx.post(
+        f"{deployment.url}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30
+    )
+    assert answer.status_code == 201, answer.text
+    return {"_token": answer.json()["access_token"]}
+
+
+def _is_paused(deployment, dag_id: str) -> bool:
+    with deployment.client("admin", "admin") as admin:
+        return admin.get(f"/api/v2/dags/{dag_id}").json()["is_paused"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", "x=1"),  # an HTML <form method=post>
+        ("text/plain", '{"ExperimentName": "e"}'),  # <form enctype=text/plain> or fetch(no-cors)
+        ("multipart/form-data; boundary=b", "--b--"),
+        (None, '{"ExperimentName": "e"}'),  # fetch(no-cors) with a Blob body: no Content-Type at all
+    ],
+)
+def test_a_cross_site_post_with_only_the_session_cookie_changes_nothing(published, content_type, body):
+    cookie = _ui_login_cookie(published)
+    headers = {"Origin": FOREIGN_ORIGIN, "Referer": FOREIGN_ORIGIN + "/"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    assert _is_paused(published, PIPELINE) is False
+    with httpx.Client(base_url=published.url, cookies=cookie, timeout=30) as browser:
+        runs_before = browser.get("/mlpipe/runs").json()["Runs"]  # the cookie is a valid login
+        for action in ("disable", "submit"):
+            answer = browser.post(f"/mlpipe/pipelines/{PIPELINE}/{action}", content=body, headers=headers)
+            assert answer.status_code == 403, (action, answer.text)
+            assert "Content-Type: application/json" in answer.json()["detail"]
+        assert _is_paused(published, PIPELINE) is False
+        assert browser.get("/mlpipe/runs").json()["Runs"] == runs_before
+
+
+def test_json_with_the_cookie_from_the_uis_own_origin_and_a_bearer_token_still_work(published):
+    cookie = _ui_login_cookie(published)
+    same_origin = {"Origin": published.url, "Content-Type": "application/json"}
+    with httpx.Client(base_url=published.url, cookies=cookie, timeout=30) as page:
+        try:
+            answer = page.post(f"/mlpipe/pipelines/{PIPELINE}/disable", content="{}", headers=same_origin)
+            assert answer.status_code == 200 and answer.json()["Status"] == "Disabled", answer.text
+            assert _is_paused(published, PIPELINE) is True
+            # No body at all, but JSON said: a cross-site page cannot send that without a CORS preflight.
+            answer = page.post(f"/mlpipe/pipelines/{PIPELINE}/enable", headers=same_origin)
+            assert answer.status_code == 200 and answer.json()["Status"] == "Active", answer.text
+        finally:
+            with published.client("admin", "admin") as admin:  # bearer token, no body, no Content-Type
+                assert admin.post(f"/mlpipe/pipelines/{PIPELINE}/enable").json()["Status"] == "Active"
+    assert _is_paused(published, PIPELINE) is False

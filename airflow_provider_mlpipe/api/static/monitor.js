@@ -8,8 +8,14 @@ const AIRFLOW = "../../"; // the Airflow UI, relative to <base>/mlpipe/monitor/
 const TERMINAL = new Set(["success", "failed", "upstream_failed", "skipped", "removed"]);
 const PALETTE = ["#017cee", "#e8590c", "#2f9e44", "#9c36b5", "#c2255c", "#1098ad", "#f08c00", "#495057"];
 const POLL_MS = 5000;
+// Airflow's UI keeps the user's time zone in localStorage under this key (as JSON) and, without a
+// choice, shows the browser's zone; it writes dates as YYYY-MM-DD HH:mm:ss. The page is on the
+// UI's origin, so it reads the same setting and writes every date the same way.
+const TIMEZONE_KEY = "timezone";
+// Long values (URIs, parameters) keep at most this many characters of their end in view.
+const TAIL_CHARS = 20;
 
-const state = { pipelines: [], dagId: null, data: null, picked: null, open: new Set(), timer: null };
+const state = { pipelines: [], dagId: null, data: null, picked: null, open: new Set(), timer: null, zone: null, dates: null };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -47,8 +53,48 @@ function fmt(value) {
   return String(Number(value.toPrecision(4)));
 }
 
+function uiTimeZone() {
+  try {
+    const chosen = JSON.parse(localStorage.getItem(TIMEZONE_KEY) || "null");
+    if (typeof chosen === "string" && chosen) {
+      new Intl.DateTimeFormat("en-US", { timeZone: chosen }); // a RangeError if it is no time zone
+      return chosen;
+    }
+  } catch (_) { /* not set, not JSON or not a zone: the browser's, as the UI does */ }
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
+function useUiTimeZone() {
+  state.zone = uiTimeZone();
+  state.dates = new Intl.DateTimeFormat("en-US", {
+    timeZone: state.zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
+  const label = document.getElementById("timezone");
+  label.textContent = `Times in ${state.zone}`;
+  label.dataset.timezone = state.zone;
+}
+
 function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : "";
+  if (!iso) return "";
+  const parts = Object.fromEntries(state.dates.formatToParts(new Date(iso)).map((part) => [part.type, part.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
+}
+
+function timeNode(iso) {
+  return iso ? el("time", { datetime: iso, title: `${when(iso)} ${state.zone} (${iso})` }, when(iso)) : "";
+}
+
+function clipped(text) {
+  // One line that never widens its column: the start is cut ("\u2026") as space requires, the end
+  // (a URI's last path segments) stays; hovering shows, and copying takes, the whole value.
+  const value = String(text);
+  const last = value.lastIndexOf("/", value.length - 2);
+  const before = last > 0 ? value.lastIndexOf("/", last - 1) : -1;
+  const slash = before > 0 && value.length - before <= TAIL_CHARS ? before : last;
+  const tailLength = Math.min(TAIL_CHARS, slash > 0 ? value.length - slash : 12);
+  const cut = value.length > tailLength ? value.length - tailLength : value.length;
+  return el("span", { class: "clip", title: value }, el("span", { class: "head" }, value.slice(0, cut)), el("span", { class: "tail" }, value.slice(cut)));
 }
 
 function seconds(value) {
@@ -106,6 +152,10 @@ function setStatus(text) {
 async function loadPipelines() {
   const answer = await getJson("pipelines");
   state.pipelines = answer.pipelines;
+  renderPipelines();
+}
+
+function renderPipelines() {
   const list = document.getElementById("pipelines");
   list.replaceChildren(
     ...state.pipelines.map((p) =>
@@ -116,7 +166,7 @@ async function loadPipelines() {
           "a",
           { href: `#${encodeURIComponent(p.dag_id)}`, "data-dag-id": p.dag_id, class: p.dag_id === state.dagId ? "selected" : null },
           p.dag_id,
-          el("span", { class: "sub" }, p.latest_run ? [stateBadge(p.latest_run.state), " ", when(p.latest_run.start_date)] : "no runs"),
+          el("span", { class: "sub" }, p.latest_run ? [stateBadge(p.latest_run.state), " ", timeNode(p.latest_run.start_date)] : "no runs"),
         ),
       ),
     ),
@@ -124,10 +174,19 @@ async function loadPipelines() {
   document.getElementById("no-pipelines").hidden = state.pipelines.length > 0;
 }
 
+function lastRunTime(pipeline) {
+  const run = pipeline.latest_run;
+  return run ? Date.parse(run.start_date || run.run_after || "") || 0 : -1;
+}
+
 function chosenDagId() {
+  // The one in the URL, else the one shown so far, else the pipeline that ran last.
+  const known = (dagId) => state.pipelines.some((p) => p.dag_id === dagId);
   const wanted = decodeURIComponent(location.hash.slice(1));
-  if (state.pipelines.some((p) => p.dag_id === wanted)) return wanted;
-  return state.pipelines.length ? state.pipelines[0].dag_id : null;
+  if (known(wanted)) return wanted;
+  if (known(state.dagId)) return state.dagId;
+  const latest = [...state.pipelines].sort((a, b) => lastRunTime(b) - lastRunTime(a))[0];
+  return latest ? latest.dag_id : null;
 }
 
 // ------------------------------------------------------------------ runs and steps
@@ -175,9 +234,11 @@ function stepChip(step) {
   );
 }
 
-function shortRun(runId) {
-  const match = /__\d{4}-(\d\d-\d\dT\d\d:\d\d:\d\d)/.exec(runId);
-  return match ? match[1].replace("T", " ") : runId.length > 18 ? runId.slice(0, 17) + "\u2026" : runId;
+function runLabel(run) {
+  // A run by when it started, in the page's one date format; its id if it has not started.
+  const started = run.start_date || run.run_after;
+  if (started) return when(started);
+  return run.run_id.length > 19 ? run.run_id.slice(0, 18) + "\u2026" : run.run_id;
 }
 
 function stepCard(dagId, run, step) {
@@ -196,7 +257,8 @@ function stepCard(dagId, run, step) {
   }
   const details = [];
   for (const [name, out] of Object.entries(step.outputs || {})) {
-    details.push(el("dt", {}, name), el("dd", { class: "output", "data-output": name }, out.uri || `${out.datastore}:${out.path_on_datastore}`));
+    const where = out.uri || `${out.datastore}:${out.path_on_datastore}`;
+    details.push(el("dt", {}, name), el("dd", { class: "output", "data-output": name, title: where }, clipped(where)));
   }
   details.push(...metricsList(step.metrics));
   return el(
@@ -235,7 +297,7 @@ function renderPipeline() {
       p.published ? el("span", { class: "tag" }, `published${p.version ? " v" + p.version : ""}`) : null,
       p.is_paused ? el("span", { class: "tag" }, "paused") : null,
     ),
-    p.description ? el("p", { class: "muted" }, p.description) : null,
+    p.description ? el("p", { class: "muted" }, p.description) : "", // replaceChildren would write "null"
   );
   const hidden = document.getElementById("hidden-note");
   hidden.hidden = !data.hidden.length;
@@ -266,11 +328,11 @@ function renderPipeline() {
             },
           }),
         ),
-        el("td", {}, airflowLink(runPath(p.dag_id, run.run_id), run.run_id), run.experiment_name ? el("div", { class: "muted" }, `experiment ${run.experiment_name}`) : null),
+        el("td", { class: "run" }, airflowLink(runPath(p.dag_id, run.run_id), run.run_id), run.experiment_name ? el("div", { class: "muted" }, "experiment ", clipped(run.experiment_name)) : null),
         el("td", {}, stateBadge(run.state)),
-        el("td", {}, when(run.start_date)),
+        el("td", { class: "date" }, timeNode(run.start_date)),
         el("td", { class: "num" }, seconds(run.duration)),
-        el("td", { class: "params" }, Object.entries(run.params).map(([k, v]) => el("div", {}, `${k} = ${JSON.stringify(v)}`))),
+        el("td", { class: "params" }, Object.entries(run.params).map(([k, v]) => el("div", { "data-param": k }, `${k} = `, clipped(JSON.stringify(v))))),
         el(
           "td",
           {},
@@ -315,7 +377,7 @@ function valueOf(run, column) {
 }
 
 function barChart(column, runs) {
-  const width = 280, rowHeight = 22, labelWidth = 105, top = 20;
+  const width = 310, rowHeight = 22, labelWidth = 128, top = 20;
   const values = runs.map((run) => valueOf(run, column));
   const numbers = values.filter((v) => v !== null);
   const low = Math.min(0, ...numbers), high = Math.max(0, ...numbers);
@@ -327,7 +389,7 @@ function barChart(column, runs) {
   runs.forEach((run, index) => {
     const y = top + index * rowHeight;
     const value = values[index];
-    parts.push(svg("text", { x: 0, y: y + 14 }, shortRun(run.run_id)));
+    parts.push(svg("text", { x: 0, y: y + 14 }, runLabel(run)));
     if (value === null) {
       parts.push(svg("text", { x: labelWidth, y: y + 14, opacity: "0.6" }, "n/a"));
       return;
@@ -350,8 +412,10 @@ function renderCompare() {
     chartBox.replaceChildren();
     return;
   }
-  const columns = metricColumns(runs);
-  const head = el("tr", {}, el("th", {}, "metric"), runs.map((run, i) => el("th", { class: "num", title: run.run_id }, el("span", { class: "swatch", style: `background:${PALETTE[i % PALETTE.length]}` }), shortRun(run.run_id))));
+  // Metrics that differ between the runs first: they are what a comparison is for.
+  const differs = (column) => new Set(runs.map((run) => valueOf(run, column))).size > 1;
+  const columns = metricColumns(runs).sort((a, b) => differs(b) - differs(a) || a.label.localeCompare(b.label));
+  const head = el("tr", {}, el("th", {}, "metric"), runs.map((run, i) => el("th", { class: "num", title: run.run_id }, el("span", { class: "swatch", style: `background:${PALETTE[i % PALETTE.length]}` }), runLabel(run))));
   const body = columns.map((column) =>
     el("tr", { "data-metric": column.label }, el("th", {}, column.label), runs.map((run) => {
       const value = valueOf(run, column);
@@ -388,6 +452,7 @@ async function loadRuns() {
 
 async function refresh() {
   clearTimeout(state.timer);
+  useUiTimeZone();
   setStatus("Loading\u2026");
   try {
     await loadPipelines();
@@ -396,7 +461,7 @@ async function refresh() {
     await loadRuns();
     showProblem(null);
     const busy = state.data && state.data.runs.some((run) => !TERMINAL.has(run.state));
-    setStatus(`Updated ${new Date().toLocaleTimeString()}${busy ? " \u00b7 refreshing while runs are in progress" : ""}`);
+    setStatus(`Updated ${when(new Date().toISOString())}${busy ? " \u00b7 refreshing while runs are in progress" : ""}`);
     if (busy) state.timer = setTimeout(refresh, POLL_MS);
   } catch (error) {
     setStatus("");
@@ -405,6 +470,13 @@ async function refresh() {
 }
 
 window.addEventListener("hashchange", refresh);
+// The UI's time zone menu writes localStorage in the parent window: follow it at once.
+window.addEventListener("storage", (event) => {
+  if (event.key !== TIMEZONE_KEY && event.key !== null) return;
+  useUiTimeZone();
+  renderPipelines();
+  renderPipeline();
+});
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("refresh").addEventListener("click", refresh);
   refresh();
