@@ -130,11 +130,62 @@ def test_api_version_from_extra_is_used(azurite: AzuriteServer, container: str) 
     assert ds.exists("anything") is False
 
 
-def test_missing_container_in_extra_is_refused(azurite: AzuriteServer) -> None:
+def test_missing_container_in_extra_is_refused_naming_the_options(azurite: AzuriteServer) -> None:
     description = blob_connection(azurite, "unused")
     del description["extra"]["container"]
-    with pytest.raises(DatastoreError, match=r"datastore 'models'.*'container'"):
+    with pytest.raises(DatastoreError) as refused:
         BlobDatastore.from_connection("models", as_connection(description))
+    message = str(refused.value)
+    assert message.startswith("datastore 'models': the wasb connection has no 'container'")
+    assert '{"container": "<name>"}' in message
+    assert "[mlpipe] default_container" in message and "AIRFLOW__MLPIPE__DEFAULT_CONTAINER" in message
+
+
+def test_default_container_serves_a_wasb_connection_without_one(
+    azurite: AzuriteServer, container: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__MLPIPE__DEFAULT_CONTAINER", container)
+    description = blob_connection(azurite, "unused")
+    del description["extra"]["container"]
+    ds = BlobDatastore.from_connection("models", as_connection(description))
+    (tmp_path / "f").write_bytes(b"default container")
+
+    assert ds.container == container
+    assert ds.upload_file(tmp_path / "f", "f") is True
+    assert azurite.service_client().get_container_client(container).get_blob_client("f").exists()
+    # The connection's own container still wins.
+    assert (
+        BlobDatastore.from_connection("other", as_connection(blob_connection(azurite, "own"))).container
+        == "own"
+    )
+
+
+def test_the_client_comes_from_wasbhook_with_extras_passed_through_and_our_tuning(
+    azurite: AzuriteServer, container: str
+) -> None:
+    from airflow_provider_mlpipe.hooks.blob_datastore import BLOCK_SIZE, shared_session
+
+    proxies = {"https": "http://proxy.example:3128"}
+    for auth in ("connection_string", "account_key", "legacy_extra"):
+        description = blob_connection(azurite, container, auth=auth)
+        key = "extra__wasb__proxies" if auth == "legacy_extra" else "proxies"
+        description["extra"][key] = proxies
+        client = BlobDatastore.from_connection("models", as_connection(description)).service_client
+        # WasbHook hands the connection's extras to BlobServiceClient: proxies reach the pipeline.
+        assert client._config.proxy_policy.proxies == proxies, auth
+        # ... and the transfer tuning is applied to the client it builds.
+        assert client._config.max_block_size == BLOCK_SIZE
+        assert client._pipeline._transport.session is shared_session()
+
+
+def test_localhost_account_url_keeps_working(azurite: AzuriteServer, container: str, tmp_path: Path) -> None:
+    description = blob_connection(azurite, container, auth="account_key")
+    description["host"] = azurite.blob_endpoint.replace("127.0.0.1", "localhost")
+    ds = BlobDatastore.from_connection("models", as_connection(description))
+    (tmp_path / "f").write_bytes(b"local")
+
+    assert ds.upload_file(tmp_path / "f", "f") is True
+    assert ds.download("f", tmp_path / "g").read_bytes() == b"local"
 
 
 def test_invalid_container_name_is_refused(azurite: AzuriteServer) -> None:
