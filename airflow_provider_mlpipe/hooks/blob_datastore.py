@@ -32,11 +32,17 @@ T = TypeVar("T")
 MAX_FILE_WORKERS = 8
 #: Parallel blocks (upload) or ranges (download) per blob above `BLOCK_SIZE`.
 MAX_BLOB_CONCURRENCY = 4
-#: Block and range size of big blobs (AzCopy's default block size). The SDK's defaults (one PUT
-#: up to 64 MiB, a first GET of 32 MiB, then 4 MiB pieces) hold up to 64 MiB of a file in memory
-#: and send more, smaller requests: on Azurite a 256 MiB download ran at ~220 MB/s with them and
-#: ~500 MB/s with 8 MiB ranges. Blocks stream from the file (no whole file in memory).
+#: Block and range size of big blobs (AzCopy's default block size). The SDK's download defaults
+#: (a first GET of 32 MiB, then 4 MiB pieces) send more, smaller requests: on Azurite a 256 MiB
+#: download ran at ~220 MB/s with them and ~500 MB/s with 8 MiB ranges. Blocks stream from the
+#: file (no whole file in memory).
 BLOCK_SIZE = 8 * 1024 * 1024
+#: Files up to this size are uploaded in one Put Blob, as the SDK does by default; bigger ones as
+#: BLOCK_SIZE blocks. A 64 MiB file sent as 8 staged blocks + a commit went at 0.4x the SDK's
+#: single Put Blob (bench/transfer.py): nine requests instead of one, and Azurite computes a CRC64
+#: of every staged block sent without Content-MD5, 4x the emulator CPU per byte of a Put Blob.
+#: The price: the SDK reads such a file into memory whole (at most MAX_FILE_WORKERS at once).
+SINGLE_PUT_MAX = 64 * 1024 * 1024
 #: Connections kept open per host: every file worker may have MAX_BLOB_CONCURRENCY requests in
 #: flight. requests' default pool (10 per host) would open and discard connections instead.
 POOL_SIZE = MAX_FILE_WORKERS * MAX_BLOB_CONCURRENCY
@@ -110,13 +116,13 @@ def _pooled_adapter_class() -> type:
 def client_options() -> dict[str, Any]:
     """Keyword arguments for a `BlobServiceClient` that moves data fast.
 
-    The shared pooled session, and `BLOCK_SIZE` blocks and ranges. The SDK's retry policy and
-    timeouts are its defaults.
+    The shared pooled session, one Put Blob up to `SINGLE_PUT_MAX`, and `BLOCK_SIZE` blocks and
+    ranges. The SDK's retry policy and timeouts are its defaults.
     """
     return {
         "session": shared_session(),
         "session_owner": False,
-        "max_single_put_size": BLOCK_SIZE,
+        "max_single_put_size": SINGLE_PUT_MAX,
         "max_block_size": BLOCK_SIZE,
         "max_single_get_size": BLOCK_SIZE,
         "max_chunk_get_size": BLOCK_SIZE,
@@ -435,13 +441,30 @@ class BlobDatastore(DatastoreClient):
         return False
 
     def download(self, path: str, local_path: Path) -> Path:
-        """Copy a blob to the file `local_path`, or a folder to the tree under `local_path`."""
+        """Copy a blob to the file `local_path`, or a folder to the tree under `local_path`.
+
+        A folder of that name wins over a blob. The listing that tells them apart and the blob's
+        GET go out together: one file costs one round trip, not a listing and then a GET.
+        """
         local_path = Path(local_path)
-        listing = self.list_blobs(path)
+        blob_name = self._blob_name(path)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-list") as pool:
+            listed = pool.submit(self.list_blobs, path)
+            fetched = self._fetch_blob(blob_name, local_path)
+            try:
+                listing = listed.result()
+            except BaseException:
+                if fetched is not None:
+                    fetched.unlink(missing_ok=True)
+                raise
         if listing:
+            if fetched is not None:
+                fetched.unlink(missing_ok=True)
             self.download_directory(path, local_path, listing)
-        elif not self._download_blob(self._blob_name(path), local_path):
+        elif fetched is None:
             raise DatastoreError(f"datastore {self.name!r}: nothing at {path!r}")
+        else:
+            os.replace(fetched, local_path)
         return local_path
 
     def download_file(self, path: str, local_file: Path) -> Path:
@@ -483,8 +506,16 @@ class BlobDatastore(DatastoreClient):
 
     def _download_blob(self, blob_name: str, target: Path) -> bool:
         """Stream one blob into `target` through a temporary file; False when there is no such blob."""
-        if not blob_name:
+        partial = self._fetch_blob(blob_name, target)
+        if partial is None:
             return False
+        os.replace(partial, target)
+        return True
+
+    def _fetch_blob(self, blob_name: str, target: Path) -> Path | None:
+        """Stream one blob into a temporary file beside `target`: its path, or None when there is no blob."""
+        if not blob_name:
+            return None
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.part")
         try:
@@ -495,9 +526,8 @@ class BlobDatastore(DatastoreClient):
             raise
         if not found:
             partial.unlink(missing_ok=True)
-            return False
-        os.replace(partial, target)
-        return True
+            return None
+        return partial
 
     def _stream_blob(self, blob_name: str, target: Path) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
