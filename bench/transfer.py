@@ -1,14 +1,15 @@
 """Data movement benchmark: our Blob datastore code against plain azure-storage-blob; copy_data.
 
 Run by hand:
-`.venv/bin/python bench/transfer.py [--quick] [--sizes MIB ...] [--json PATH] [--only SECTION ...]`
+`.venv/bin/python bench/transfer.py [--quick] [--sizes MIB ...] [--runs N] [--json PATH] [--only SECTION ...]`
 
 Everything runs on Azurite (started in a temporary folder, data on disk). Three sections, each
 printed as a table with its aims, then a summary (PASS, or BELOW/ABOVE the aim):
 
 1. `sizes`: one file of random bytes of each size, 8 MiB, 64 MiB, 256 MiB and 1 GiB. Upload with
    `BlobDatastore.upload_file` against plain `upload_blob(f, length=..., max_concurrency=4)`;
-   download with `BlobDatastore.download` against plain `download_blob(max_concurrency=4)
+   download with `BlobDatastore.download` (a file or a folder: it lists the path too) and with
+   `BlobDatastore.download_file` (a known file) against plain `download_blob(max_concurrency=4)
    .readinto(f)`: the plain client is built with the SDK's defaults and given the concurrency
    ours uses per file (MAX_BLOB_CONCURRENCY). Runs alternate (which side goes first alternates
    too), median of 3: seconds, MB/s and the throughput ratio ours/plain (aim >= 0.9x), and the
@@ -271,6 +272,9 @@ def bench_sizes(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
             def ours_download() -> None:
                 ours.download("ours/file.bin", ours_back)
 
+            def ours_download_file() -> None:
+                ours.download_file("ours/file.bin", ours_back)
+
             def plain_download() -> None:
                 with open(plain_back, "wb") as handle:
                     plain.download_blob("plain/file.bin", max_concurrency=MAX_BLOB_CONCURRENCY).readinto(
@@ -280,10 +284,15 @@ def bench_sizes(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
             upload = compare(ours_upload, plain_upload, size, lambda side: None, pid)
             download = compare(ours_download, plain_download, size, lambda side: remove(backs[side]), pid)
             identical = same_bytes(source, ours_back) and same_bytes(source, plain_back)
+            download_file = compare(
+                ours_download_file, plain_download, size, lambda side: remove(backs[side]), pid
+            )
+            identical = identical and same_bytes(source, ours_back)
             figures["runs"][size_text(size)] = {
                 "bytes": size,
                 "upload": upload,
                 "download": download,
+                "download_file": download_file,
                 "identical": identical,
             }
             for path in (source, ours_back, plain_back):
@@ -305,16 +314,22 @@ def bench_sizes(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     for label, run in figures["runs"].items():
         print_comparison(f"upload {label}", run["upload"])
         print_comparison(f"download {label}", run["download"])
-    print(f"   ratios ours/plain (throughput, aim >= {AIM_RATIO}x):")
-    print(row("size", "upload", "download", "identical", width=12))
+        print_comparison(f"download_file {label}", run["download_file"])
+    print(
+        f"   ratios ours/plain (throughput, aim >= {AIM_RATIO}x); download: file or folder (one listing "
+        "more than plain), download_file: a known file"
+    )
+    print(row("size", "upload", "download", "download_file", "identical", width=12, cell=15))
     for label, run in figures["runs"].items():
         print(
             row(
                 label,
                 f"{run['upload']['ratio']:.2f}x",
                 f"{run['download']['ratio']:.2f}x",
+                f"{run['download_file']['ratio']:.2f}x",
                 "yes" if run["identical"] else "NO",
                 width=12,
+                cell=15,
             )
         )
     return figures
@@ -548,7 +563,7 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     sizes = results.get("sizes", {})
     for label in sizes.get("runs", {}) if "error" not in sizes else ["(all sizes)"]:
-        for direction in ("upload", "download"):
+        for direction in ("upload", "download", "download_file"):
             add(
                 "sizes",
                 f"one {label} file: {direction} ours/plain >= {AIM_RATIO}x",
@@ -589,13 +604,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="MIB",
         help=f"file sizes in MiB for section 'sizes' (default {' '.join(map(str, SIZES_MIB))})",
     )
+    parser.add_argument(
+        "--runs", type=int, default=RUNS, help=f"runs of each side per figure, median taken (default {RUNS})"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global RUNS
     args = parse_args(argv)
+    RUNS = max(1, args.runs)
     benches = {"sizes": bench_sizes, "small": bench_small, "copy": bench_copy}
     quick = " --quick" if args.quick else ""
     print(f"bench/transfer.py{quick}: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
@@ -626,9 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     aims = summary(results)
     results["summary"] = aims
     print("\nSummary")
-    print(row("aim", "figure", "result", width=46))
+    print(row("aim", "figure", "result", width=52))
     for aim in aims:
-        print(row(aim["aim"], aim["figure"], aim["result"], width=46))
+        print(row(aim["aim"], aim["figure"], aim["result"], width=52))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
         print(f"\nfigures written to {args.json}")
