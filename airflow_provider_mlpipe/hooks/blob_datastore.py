@@ -444,7 +444,8 @@ class BlobDatastore(DatastoreClient):
         """Copy a blob to the file `local_path`, or a folder to the tree under `local_path`.
 
         A folder of that name wins over a blob. The listing that tells them apart and the blob's
-        GET go out together: one file costs one round trip, not a listing and then a GET.
+        GET go out together: on a real network one file costs one round trip, not two (on Azurite,
+        with no latency, the listing's CPU is what shows, at 8 MiB and below).
         """
         local_path = Path(local_path)
         blob_name = self._blob_name(path)
