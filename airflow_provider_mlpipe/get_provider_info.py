@@ -37,6 +37,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_mlpipe.hooks.local_folder",
                     "airflow_provider_mlpipe.hooks.blob_datastore",
+                    "airflow_provider_mlpipe.hooks.blob_connection",
                     "airflow_provider_mlpipe.hooks.reuse_cache",
                     "airflow_provider_mlpipe.hooks.databricks",
                     "airflow_provider_mlpipe.hooks.adla",
@@ -131,6 +132,25 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
             },
+            # The Azure provider's wasb type, taken over by a WasbHook subclass (this provider sorts
+            # first): its Test button checks the datastore's container, and the form gains the
+            # datastore's fields. Everything else is WasbHook's, labels and fields included.
+            {
+                "hook-class-name": "airflow_provider_mlpipe.hooks.blob_connection.BlobDatastoreHook",
+                "connection-type": "wasb",
+                "conn-fields": {
+                    "container": {
+                        "label": "Container (mlpipe datastore)",
+                        "description": "Blob container of the datastore (else [mlpipe] default_container).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "root": {
+                        "label": "Root prefix (mlpipe datastore)",
+                        "description": "Optional folder inside the container under which every path lies.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+            },
         ],
         "config": {
             "mlpipe": {
@@ -144,6 +164,16 @@ def get_provider_info() -> dict[str, Any]:
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "my_blob_datastore",
+                        "default": "",
+                    },
+                    "default_container": {
+                        "description": (
+                            "Container of a Blob datastore whose wasb connection names none in its extra "
+                            "('container'). Empty: such a connection is refused with a message saying so."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "mlpipe",
                         "default": "",
                     },
                     "reuse_datastore": {

@@ -1,15 +1,20 @@
 """Data movement benchmark: our Blob datastore code against plain azure-storage-blob; copy_data.
 
-Run by hand: `.venv/bin/python bench/transfer.py [--quick] [--json PATH] [--only SECTION ...]`
+Run by hand:
+`.venv/bin/python bench/transfer.py [--quick] [--sizes MIB ...] [--runs N] [--json PATH] [--only SECTION ...]`
 
 Everything runs on Azurite (started in a temporary folder, data on disk). Three sections, each
 printed as a table with its aims, then a summary (PASS, or BELOW/ABOVE the aim):
 
-1. `big`: one 512 MiB file of random bytes. Upload with `BlobDatastore.upload_file` against
-   plain `upload_blob(f, length=..., max_concurrency=8)`; download with `BlobDatastore.download`
-   against plain `download_blob(max_concurrency=8).readinto(f)`. The plain client is built with
-   the SDK's defaults. Runs alternate (which side goes first alternates too), median of 3:
-   seconds, MB/s and the throughput ratio ours/plain (aim >= 0.9x).
+1. `sizes`: one file of random bytes of each size, 8 MiB, 64 MiB, 256 MiB and 1 GiB. Upload with
+   `BlobDatastore.upload_file` against plain `upload_blob(f, length=..., max_concurrency=4)`;
+   download with `BlobDatastore.download` (a file or a folder: it lists the path too) and with
+   `BlobDatastore.download_file` (a known file) against plain `download_blob(max_concurrency=4)
+   .readinto(f)`: the plain client is built with the SDK's defaults and given the concurrency
+   ours uses per file (MAX_BLOB_CONCURRENCY). Runs alternate (which side goes first alternates
+   too), median of 3: seconds, MB/s and the throughput ratio ours/plain (aim >= 0.9x), and the
+   CPU seconds Azurite spent per run (it shares the 2 cores: where the time goes on a busy
+   machine). Then the ratios of every size side by side.
 2. `small`: a folder of 2,000 files of 1-8 KiB. `BlobDatastore.upload_directory` and
    `download` against plain `upload_blob` / `download_blob().readinto` of each file on a
    ThreadPoolExecutor of 8 (the plain download lists the prefix first, as ours does). Same figures.
@@ -19,7 +24,8 @@ printed as a table with its aims, then a summary (PASS, or BELOW/ABOVE the aim):
    (GET requests that are not listings; aim 0). For comparison, the same copy to a second
    Azurite (another account: streamed through the worker).
 
-`--quick`: a 64 MiB file (the folder stays at 2,000 files). MB = 1e6 bytes. Everything is made
+`--quick`: the 64 MiB file only (the folder stays at 2,000 files); `--sizes` picks the sizes in
+MiB. MB = 1e6 bytes. Everything is made
 in one temporary folder, removed at the end; the Azurite instances are stopped. The exit code is
 0 whatever the figures (1 only when a section could not run): this measures, it does not judge.
 """
@@ -52,14 +58,16 @@ if str(REPO) not in sys.path:  # `tests.services.azurite` and the package, when 
 AIM_RATIO = 0.9  # ours / plain throughput
 AIM_WORKER_BYTES = 0
 RUNS = 3
-PLAIN_CONCURRENCY = 8
+PLAIN_CONCURRENCY = 8  # threads of the plain small-file loops (ours: MAX_FILE_WORKERS)
+SIZES_MIB = (8, 64, 256, 1024)
+QUICK_SIZES_MIB = (64,)
 SMALL_FILES = 2_000
 SMALL_DIRS = 20
 SMALL_SIZES = (1024, 8192)
 CHUNK = 64 << 20
 CONTAINER = "bench"
 COPY_CONTAINER = "bench-copy"
-SECTIONS = ("big", "small", "copy")
+SECTIONS = ("sizes", "small", "copy")
 MB = 1e6
 
 
@@ -149,42 +157,66 @@ def plain_container(server: Any, container: str = CONTAINER) -> Any:
     return BlobServiceClient.from_connection_string(server.connection_string).get_container_client(container)
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` so far (Linux /proc), None where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def compare(
-    ours: Callable[[], Any], plain: Callable[[], Any], size: int, reset: Callable[[str], Any]
+    ours: Callable[[], Any],
+    plain: Callable[[], Any],
+    size: int,
+    reset: Callable[[str], Any],
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     """RUNS of each, alternating (and alternating which goes first); seconds, MB/s and the ratio.
 
-    `reset(side)` runs, untimed, before each run of that side ("ours" or "plain").
+    `reset(side)` runs, untimed, before each run of that side ("ours" or "plain"). With
+    `server_pid`, also the CPU seconds that process (Azurite) spent during each run.
     """
     seconds: dict[str, list[float]] = {"ours": [], "plain": []}
+    server_cpu: dict[str, list[float]] = {"ours": [], "plain": []}
     for run in range(RUNS):
         order = [("ours", ours), ("plain", plain)]
         for label, function in order if run % 2 == 0 else reversed(order):
             reset(label)
+            before = process_cpu_seconds(server_pid) if server_pid else None
             seconds[label].append(timed(function)[0])
+            after = process_cpu_seconds(server_pid) if server_pid else None
+            if before is not None and after is not None:
+                server_cpu[label].append(after - before)
     figures: dict[str, Any] = {"bytes": size}
     for label, values in seconds.items():
         figures[label] = {"seconds": values, "median_s": median(values), "mbps": size / MB / median(values)}
+        if server_cpu[label]:
+            figures[label]["server_cpu_s"] = median(server_cpu[label])
     figures["ratio"] = figures["ours"]["mbps"] / figures["plain"]["mbps"]
     return figures
 
 
 def print_comparison(title: str, figures: dict[str, Any]) -> None:
     ours, plain = figures["ours"], figures["plain"]
-    print(
-        row(
-            title,
-            f"{ours['median_s']:.3f}",
-            f"{plain['median_s']:.3f}",
-            f"{ours['mbps']:.1f}",
-            f"{plain['mbps']:.1f}",
-            f"{figures['ratio']:.2f}x",
-        )
-    )
+    cells = [
+        f"{ours['median_s']:.3f}",
+        f"{plain['median_s']:.3f}",
+        f"{ours['mbps']:.1f}",
+        f"{plain['mbps']:.1f}",
+        f"{figures['ratio']:.2f}x",
+    ]
+    if "server_cpu_s" in ours and "server_cpu_s" in plain:
+        cells += [f"{ours['server_cpu_s']:.2f}", f"{plain['server_cpu_s']:.2f}"]
+    print(row(title, *cells))
 
 
-def comparison_header() -> None:
-    print(row("", "ours (s)", "plain (s)", "ours MB/s", "plain MB/s", "ours/plain"))
+def comparison_header(server_cpu: bool = False) -> None:
+    cells = ["ours (s)", "plain (s)", "ours MB/s", "plain MB/s", "ours/plain"]
+    if server_cpu:
+        cells += ["srvCPU ours", "srvCPU plain"]
+    print(row("", *cells))
 
 
 def remove(path: Path) -> None:
@@ -194,59 +226,126 @@ def remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-# ---------------------------------------------------------------------- 1. one big file
+# ---------------------------------------------------------------------- 1. one file of each size
 
 
-def bench_big(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+def write_random_file(path: Path, size: int) -> None:
+    with open(path, "wb") as handle:
+        left = size
+        while left:
+            piece = min(CHUNK, left)
+            handle.write(os.urandom(piece))
+            left -= piece
+
+
+def bench_sizes(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from airflow_provider_mlpipe.hooks.blob_datastore import MAX_BLOB_CONCURRENCY
     from tests.services.azurite import start_azurite
 
-    size = (64 << 20) if args.quick else (512 << 20)
+    sizes = [mib << 20 for mib in (args.sizes or (QUICK_SIZES_MIB if args.quick else SIZES_MIB))]
     folder.mkdir()
-    source = folder / "big.bin"
-    with open(source, "wb") as handle:
-        for _ in range(max(1, size // CHUNK)):
-            handle.write(os.urandom(min(CHUNK, size)))
     server = start_azurite(folder / "azurite")
+    figures: dict[str, Any] = {"concurrency": MAX_BLOB_CONCURRENCY, "runs": {}}
     try:
-        ours = our_datastore(server, "bench_big")
+        ours = our_datastore(server, "bench_sizes")
         plain = plain_container(server)
         plain.create_container()
-        ours_back, plain_back = folder / "ours.bin", folder / "plain.bin"
-
-        def ours_upload() -> None:
-            ours.upload_file(source, "ours/big.bin", overwrite=True)
-
-        def plain_upload() -> None:
-            with open(source, "rb") as handle:
-                plain.upload_blob(
-                    "plain/big.bin", handle, length=size, overwrite=True, max_concurrency=PLAIN_CONCURRENCY
-                )
-
-        def ours_download() -> None:
-            ours.download("ours/big.bin", ours_back)
-
-        def plain_download() -> None:
-            with open(plain_back, "wb") as handle:
-                plain.download_blob("plain/big.bin", max_concurrency=PLAIN_CONCURRENCY).readinto(handle)
-
+        pid = server.process.pid if process_cpu_seconds(server.process.pid) is not None else None
+        source, ours_back, plain_back = folder / "file.bin", folder / "ours.bin", folder / "plain.bin"
         backs = {"ours": ours_back, "plain": plain_back}
-        upload = compare(ours_upload, plain_upload, size, lambda side: None)
-        download = compare(ours_download, plain_download, size, lambda side: remove(backs[side]))
-        identical = ours_back.read_bytes() == plain_back.read_bytes() == source.read_bytes()
+        for size in sizes:
+            write_random_file(source, size)
+
+            def ours_upload() -> None:
+                ours.upload_file(source, "ours/file.bin", overwrite=True)
+
+            def plain_upload(size: int = size) -> None:
+                with open(source, "rb") as handle:
+                    plain.upload_blob(
+                        "plain/file.bin",
+                        handle,
+                        length=size,
+                        overwrite=True,
+                        max_concurrency=MAX_BLOB_CONCURRENCY,
+                    )
+
+            def ours_download() -> None:
+                ours.download("ours/file.bin", ours_back)
+
+            def ours_download_file() -> None:
+                ours.download_file("ours/file.bin", ours_back)
+
+            def plain_download() -> None:
+                with open(plain_back, "wb") as handle:
+                    plain.download_blob("plain/file.bin", max_concurrency=MAX_BLOB_CONCURRENCY).readinto(
+                        handle
+                    )
+
+            upload = compare(ours_upload, plain_upload, size, lambda side: None, pid)
+            download = compare(ours_download, plain_download, size, lambda side: remove(backs[side]), pid)
+            identical = same_bytes(source, ours_back) and same_bytes(source, plain_back)
+            download_file = compare(
+                ours_download_file, plain_download, size, lambda side: remove(backs[side]), pid
+            )
+            identical = identical and same_bytes(source, ours_back)
+            figures["runs"][size_text(size)] = {
+                "bytes": size,
+                "upload": upload,
+                "download": download,
+                "download_file": download_file,
+                "identical": identical,
+            }
+            for path in (source, ours_back, plain_back):
+                remove(path)
+            for name in ("ours/file.bin", "plain/file.bin"):
+                plain.delete_blob(name)  # keeps Azurite's folder from growing by every size
     finally:
         server.stop()
 
-    print(f"\n1. One {size_text(size)} file on Azurite: median of {RUNS}, alternated, {os.cpu_count()} CPUs")
-    print(f"   plain: upload_blob / download_blob(...).readinto with max_concurrency={PLAIN_CONCURRENCY}")
-    comparison_header()
-    print_comparison("upload", upload)
-    print_comparison("download", download)
     print(
-        f"   ratio ours/plain (throughput): upload {upload['ratio']:.2f}x, download "
-        f"{download['ratio']:.2f}x (aim >= {AIM_RATIO}x); downloads byte-identical: "
-        f"{'yes' if identical else 'NO'}"
+        f"\n1. One file of each size on Azurite: median of {RUNS}, alternated, {os.cpu_count()} CPUs; "
+        f"srv CPU = Azurite's CPU seconds per run"
     )
-    return {"bytes": size, "upload": upload, "download": download, "identical": identical}
+    print(
+        "   plain: the SDK's defaults, upload_blob / download_blob(...).readinto with "
+        f"max_concurrency={MAX_BLOB_CONCURRENCY} (ours per file: MAX_BLOB_CONCURRENCY={MAX_BLOB_CONCURRENCY})"
+    )
+    comparison_header(server_cpu=pid is not None)
+    for label, run in figures["runs"].items():
+        print_comparison(f"upload {label}", run["upload"])
+        print_comparison(f"download {label}", run["download"])
+        print_comparison(f"download_file {label}", run["download_file"])
+    print(
+        f"   ratios ours/plain (throughput, aim >= {AIM_RATIO}x); download: file or folder (one listing "
+        "more than plain), download_file: a known file"
+    )
+    print(row("size", "upload", "download", "download_file", "identical", width=12, cell=15))
+    for label, run in figures["runs"].items():
+        print(
+            row(
+                label,
+                f"{run['upload']['ratio']:.2f}x",
+                f"{run['download']['ratio']:.2f}x",
+                f"{run['download_file']['ratio']:.2f}x",
+                "yes" if run["identical"] else "NO",
+                width=12,
+                cell=15,
+            )
+        )
+    return figures
+
+
+def same_bytes(a: Path, b: Path) -> bool:
+    """Byte-for-byte equality, read in pieces (a 1 GiB file is not held in memory twice)."""
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as left, open(b, "rb") as right:
+        while True:
+            piece = left.read(CHUNK)
+            if piece != right.read(CHUNK):
+                return False
+            if not piece:
+                return True
 
 
 # ---------------------------------------------------------------------- 2. many small files
@@ -462,14 +561,22 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             aims.append({"aim": title, "figure": figure(figures), "result": result(figures)})
 
-    for section, label in (("big", "one big file"), ("small", f"{SMALL_FILES} small files")):
-        for direction in ("upload", "download"):
+    sizes = results.get("sizes", {})
+    for label in sizes.get("runs", {}) if "error" not in sizes else ["(all sizes)"]:
+        for direction in ("upload", "download", "download_file"):
             add(
-                section,
-                f"{label}: {direction} ours/plain >= {AIM_RATIO}x",
-                lambda f, d=direction: f"{f[d]['ratio']:.2f}x",
-                lambda f, d=direction: verdict(f[d]["ratio"], AIM_RATIO),
+                "sizes",
+                f"one {label} file: {direction} ours/plain >= {AIM_RATIO}x",
+                lambda f, d=direction, s=label: f"{f['runs'][s][d]['ratio']:.2f}x",
+                lambda f, d=direction, s=label: verdict(f["runs"][s][d]["ratio"], AIM_RATIO),
             )
+    for direction in ("upload", "download"):
+        add(
+            "small",
+            f"{SMALL_FILES} small files: {direction} ours/plain >= {AIM_RATIO}x",
+            lambda f, d=direction: f"{f[d]['ratio']:.2f}x",
+            lambda f, d=direction: verdict(f[d]["ratio"], AIM_RATIO),
+        )
     add(
         "copy",
         "copy same account: method server-side",
@@ -489,15 +596,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="a 64 MiB file instead of 512 MiB")
+    parser.add_argument("--quick", action="store_true", help="the 64 MiB file only")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        metavar="MIB",
+        help=f"file sizes in MiB for section 'sizes' (default {' '.join(map(str, SIZES_MIB))})",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=RUNS, help=f"runs of each side per figure, median taken (default {RUNS})"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global RUNS
     args = parse_args(argv)
-    benches = {"big": bench_big, "small": bench_small, "copy": bench_copy}
+    RUNS = max(1, args.runs)
+    benches = {"sizes": bench_sizes, "small": bench_small, "copy": bench_copy}
     quick = " --quick" if args.quick else ""
     print(f"bench/transfer.py{quick}: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     from airflow_provider_mlpipe.hooks import blob_datastore
@@ -505,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"ours: BlobDatastore from a wasb connection (MAX_FILE_WORKERS={blob_datastore.MAX_FILE_WORKERS}, "
         f"MAX_BLOB_CONCURRENCY={blob_datastore.MAX_BLOB_CONCURRENCY}, "
+        f"SINGLE_PUT_MAX={size_text(blob_datastore.SINGLE_PUT_MAX)}, "
         f"BLOCK_SIZE={size_text(blob_datastore.BLOCK_SIZE)}, pool {blob_datastore.POOL_SIZE} per host)"
     )
     folder = Path(tempfile.mkdtemp(prefix="mlpipe-bench-transfer-"))
@@ -526,9 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     aims = summary(results)
     results["summary"] = aims
     print("\nSummary")
-    print(row("aim", "figure", "result", width=46))
+    print(row("aim", "figure", "result", width=52))
     for aim in aims:
-        print(row(aim["aim"], aim["figure"], aim["result"], width=46))
+        print(row(aim["aim"], aim["figure"], aim["result"], width=52))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
         print(f"\nfigures written to {args.json}")

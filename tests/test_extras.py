@@ -21,10 +21,9 @@ from tests.conftest import REPO, airflow_cli
 #: What each extra installs: (top-level modules or packages, distributions).
 EXTRA_PACKAGES = {
     "databricks": (["databricks.sdk"], ["databricks-sdk"]),
-    "adla": (
-        ["azure.mgmt.datalake", "msrest", "msrestazure", "adal"],
-        ["azure-mgmt-datalake-analytics", "msrest", "msrestazure", "adal"],
-    ),
+    # msrest, msrestazure and adal stay: apache-airflow-providers-microsoft-azure (a dependency, for
+    # WasbHook) installs them too, through azure-mgmt-datalake-store.
+    "adla": (["azure.mgmt.datalake.analytics"], ["azure-mgmt-datalake-analytics"]),
 }
 
 HIDER = '''

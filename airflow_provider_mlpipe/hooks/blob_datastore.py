@@ -1,8 +1,9 @@
 """A datastore in an Azure Blob Storage container, built from an Airflow `wasb` connection.
 
-The connection fields are the ones the Azure provider's WasbHook reads, so a connection that
-works for WasbHook works here. Azure SDK imports happen inside functions: this module is
-imported while DAG files are parsed and must stay light.
+The client comes from the Azure provider's WasbHook (see `blob_connection.py`), so every
+connection shape and auth mode WasbHook supports works here; the connection adds `container`
+(or `[mlpipe] default_container`) and an optional `root` prefix. Azure SDK imports happen inside
+functions: this module is imported while DAG files are parsed and must stay light.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from urllib.parse import urlparse
 from .datastore import DatastoreClient, DatastoreError, clean_datastore_path, join_datastore_path
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
     from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient, ContainerClient
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,17 @@ T = TypeVar("T")
 MAX_FILE_WORKERS = 8
 #: Parallel blocks (upload) or ranges (download) per blob above `BLOCK_SIZE`.
 MAX_BLOB_CONCURRENCY = 4
-#: Block and range size of big blobs (AzCopy's default block size). The SDK's defaults (one PUT
-#: up to 64 MiB, a first GET of 32 MiB, then 4 MiB pieces) hold up to 64 MiB of a file in memory
-#: and send more, smaller requests: on Azurite a 256 MiB download ran at ~220 MB/s with them and
-#: ~500 MB/s with 8 MiB ranges. Blocks stream from the file (no whole file in memory).
+#: Block and range size of big blobs (AzCopy's default block size). The SDK's download defaults
+#: (a first GET of 32 MiB, then 4 MiB pieces) send more, smaller requests: on Azurite a 256 MiB
+#: download ran at ~220 MB/s with them and ~500 MB/s with 8 MiB ranges. Blocks stream from the
+#: file (no whole file in memory).
 BLOCK_SIZE = 8 * 1024 * 1024
+#: Files up to this size are uploaded in one Put Blob, as the SDK does by default; bigger ones as
+#: BLOCK_SIZE blocks. A 64 MiB file sent as 8 staged blocks + a commit went at 0.4x the SDK's
+#: single Put Blob (bench/transfer.py): nine requests instead of one, and Azurite computes a CRC64
+#: of every staged block sent without Content-MD5, 4x the emulator CPU per byte of a Put Blob.
+#: The price: the SDK reads such a file into memory whole (at most MAX_FILE_WORKERS at once).
+SINGLE_PUT_MAX = 64 * 1024 * 1024
 #: Connections kept open per host: every file worker may have MAX_BLOB_CONCURRENCY requests in
 #: flight. requests' default pool (10 per host) would open and discard connections instead.
 POOL_SIZE = MAX_FILE_WORKERS * MAX_BLOB_CONCURRENCY
@@ -46,6 +52,8 @@ SOCKET_BLOCK_SIZE = 256 * 1024
 COPY_SAS_HOURS = 24
 #: Prefix under which older Airflow versions stored custom connection fields.
 LEGACY_EXTRA_PREFIX = "extra__wasb__"
+#: Extras of a wasb connection that describe the datastore (not options of the Blob client).
+DATASTORE_EXTRAS = ("container", "root")
 #: Azure's container naming rule, checked up front because the service's own error is obscure.
 CONTAINER_NAME = re.compile(r"\$root|\$web|(?!-)(?!.*--)[a-z0-9-]{3,63}(?<!-)")
 
@@ -56,18 +64,6 @@ def connection_field(extra: dict[str, Any], field: str) -> Any:
     if value in (None, ""):
         value = extra.get(f"{LEGACY_EXTRA_PREFIX}{field}")
     return value if value not in (None, "") else None
-
-
-def account_url_from(host: str | None, login: str | None) -> str:
-    """The account URL WasbHook would use: `host` (https:// added if bare) or one built from `login`."""
-    url = host or f"https://{login}.blob.core.windows.net/"
-    if "://" not in url:
-        url = f"https://{url}"
-    netloc = urlparse(url).netloc
-    # WasbHook treats a dot-less host as a name only (e.g. a tenant id), not as an address.
-    if "." not in netloc and not netloc.startswith("localhost") and login:
-        url = f"https://{login}.blob.core.windows.net/"
-    return url
 
 
 def is_blob_folder_marker(blob: BlobProperties) -> bool:
@@ -120,13 +116,13 @@ def _pooled_adapter_class() -> type:
 def client_options() -> dict[str, Any]:
     """Keyword arguments for a `BlobServiceClient` that moves data fast.
 
-    The shared pooled session, and `BLOCK_SIZE` blocks and ranges. The SDK's retry policy and
-    timeouts are its defaults.
+    The shared pooled session, one Put Blob up to `SINGLE_PUT_MAX`, and `BLOCK_SIZE` blocks and
+    ranges. The SDK's retry policy and timeouts are its defaults.
     """
     return {
         "session": shared_session(),
         "session_owner": False,
-        "max_single_put_size": BLOCK_SIZE,
+        "max_single_put_size": SINGLE_PUT_MAX,
         "max_block_size": BLOCK_SIZE,
         "max_single_get_size": BLOCK_SIZE,
         "max_chunk_get_size": BLOCK_SIZE,
@@ -141,10 +137,7 @@ class BlobDatastore(DatastoreClient):
     def __init__(self, name: str, service_client: BlobServiceClient, container: str, root: str = "") -> None:
         super().__init__(name)
         if not CONTAINER_NAME.fullmatch(container or ""):
-            raise DatastoreError(
-                f"datastore {name!r}: {container!r} is not a valid container name "
-                "(3-63 lowercase letters, digits and single hyphens, starting and ending alphanumeric)"
-            )
+            raise DatastoreError(f"datastore {name!r}: {_bad_container(container)}")
         self.service_client = service_client
         self.container = container
         self.root = clean_datastore_path(root)
@@ -158,45 +151,30 @@ class BlobDatastore(DatastoreClient):
 
     @classmethod
     def from_connection(cls, name: str, conn: Any) -> BlobDatastore:
-        """Build from an Airflow `wasb` connection (same fields as WasbHook plus `container`, `root`)."""
+        """Build from an Airflow `wasb` connection: WasbHook's fields plus `container` and `root`.
+
+        The container is the extra's `container`, else `[mlpipe] default_container`.
+        """
+        from .resolve import default_container
+
         extra = dict(getattr(conn, "extra_dejson", None) or {})
-        container = connection_field(extra, "container")
+        container = connection_field(extra, "container") or default_container()
         if not container:
             raise DatastoreError(
-                f"datastore {name!r}: the connection has no 'container' in its extra; "
-                'add e.g. {"container": "mlpipe"}'
+                f"datastore {name!r}: the wasb connection has no 'container' in its extra: add "
+                '{"container": "<name>"} to the extra (the container mlpipe stores files in), or set a '
+                "default container with the option [mlpipe] default_container "
+                "(AIRFLOW__MLPIPE__DEFAULT_CONTAINER)"
             )
+        if not CONTAINER_NAME.fullmatch(container):
+            raise DatastoreError(f"datastore {name!r}: {_bad_container(container)}")
+        from .blob_connection import BlobDatastoreHook
+
         try:
-            service_client = cls._service_client_from(conn, extra)
+            service_client = BlobDatastoreHook(wasb_conn_id=name, connection=conn).get_conn()
         except (ValueError, TypeError) as exc:
             raise DatastoreError(f"datastore {name!r}: cannot build a blob client: {exc}") from exc
         return cls(name, service_client, container, root=connection_field(extra, "root") or "")
-
-    @staticmethod
-    def _service_client_from(conn: Any, extra: dict[str, Any]) -> BlobServiceClient:
-        """Pick the auth style in WasbHook.get_conn's order and build the service client."""
-        from azure.storage.blob import BlobServiceClient
-
-        options: dict[str, Any] = client_options()
-        api_version = connection_field(extra, "api_version")
-        if api_version:
-            options["api_version"] = api_version
-
-        connection_string = connection_field(extra, "connection_string")
-        if connection_string:
-            return BlobServiceClient.from_connection_string(connection_string, **options)
-
-        account_url = account_url_from(conn.host, conn.login)
-        sas_token = connection_field(extra, "sas_token")
-        if connection_field(extra, "tenant_id"):
-            credential: Any = _client_secret_credential(conn, extra)
-        elif connection_field(extra, "shared_access_key"):
-            credential = connection_field(extra, "shared_access_key")
-        elif sas_token:
-            return BlobServiceClient(account_url=_sas_account_url(account_url, sas_token), **options)
-        else:
-            credential = conn.password or connection_field(extra, "account_key") or _default_credential(extra)
-        return BlobServiceClient(account_url=account_url, credential=credential, **options)
 
     # ------------------------------------------------------------------ paths
 
@@ -345,10 +323,20 @@ class BlobDatastore(DatastoreClient):
             try:
                 key = self.service_client.get_user_delegation_key(now - timedelta(minutes=5), expiry)
             except AzureError as exc:
-                log.warning("Datastore %r: no user delegation key (%s)", self.name, _describe(exc))
+                log.warning("Datastore %r: no user delegation key (%s)", self.name, describe_azure_error(exc))
                 key = None
             self._delegation = (expiry if key is not None else now + timedelta(days=3650), key)
             return key
+
+    def probe(self, **request_options: Any) -> None:
+        """List at most one blob below the root: the host answers, the credential is accepted and
+        the container exists, or the Azure error says which not. `request_options` go to the request
+        (e.g. connection_timeout, read_timeout, retry_total)."""
+        prefix = self._prefix(self.root)
+        pages = self._container_client.list_blobs(
+            name_starts_with=prefix or None, results_per_page=1, **request_options
+        ).by_page()
+        next(pages, None)
 
     def ensure_container(self) -> None:
         """Create the container if it is missing (a lost creation race is fine)."""
@@ -453,13 +441,31 @@ class BlobDatastore(DatastoreClient):
         return False
 
     def download(self, path: str, local_path: Path) -> Path:
-        """Copy a blob to the file `local_path`, or a folder to the tree under `local_path`."""
+        """Copy a blob to the file `local_path`, or a folder to the tree under `local_path`.
+
+        A folder of that name wins over a blob. The listing that tells them apart and the blob's
+        GET go out together: on a real network one file costs one round trip, not two (on Azurite,
+        with no latency, the listing's CPU is what shows, at 8 MiB and below).
+        """
         local_path = Path(local_path)
-        listing = self.list_blobs(path)
+        blob_name = self._blob_name(path)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-list") as pool:
+            listed = pool.submit(self.list_blobs, path)
+            fetched = self._fetch_blob(blob_name, local_path)
+            try:
+                listing = listed.result()
+            except BaseException:
+                if fetched is not None:
+                    fetched.unlink(missing_ok=True)
+                raise
         if listing:
+            if fetched is not None:
+                fetched.unlink(missing_ok=True)
             self.download_directory(path, local_path, listing)
-        elif not self._download_blob(self._blob_name(path), local_path):
+        elif fetched is None:
             raise DatastoreError(f"datastore {self.name!r}: nothing at {path!r}")
+        else:
+            os.replace(fetched, local_path)
         return local_path
 
     def download_file(self, path: str, local_file: Path) -> Path:
@@ -501,8 +507,16 @@ class BlobDatastore(DatastoreClient):
 
     def _download_blob(self, blob_name: str, target: Path) -> bool:
         """Stream one blob into `target` through a temporary file; False when there is no such blob."""
-        if not blob_name:
+        partial = self._fetch_blob(blob_name, target)
+        if partial is None:
             return False
+        os.replace(partial, target)
+        return True
+
+    def _fetch_blob(self, blob_name: str, target: Path) -> Path | None:
+        """Stream one blob into a temporary file beside `target`: its path, or None when there is no blob."""
+        if not blob_name:
+            return None
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.part")
         try:
@@ -513,9 +527,8 @@ class BlobDatastore(DatastoreClient):
             raise
         if not found:
             partial.unlink(missing_ok=True)
-            return False
-        os.replace(partial, target)
-        return True
+            return None
+        return partial
 
     def _stream_blob(self, blob_name: str, target: Path) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
@@ -651,11 +664,11 @@ class BlobDatastore(DatastoreClient):
         except AzureError as exc:
             where = f"{self.container}/{blob_name}".rstrip("/")
             raise DatastoreError(
-                f"datastore {self.name!r}: could not {action} {where!r}: {_describe(exc)}"
+                f"datastore {self.name!r}: could not {action} {where!r}: {describe_azure_error(exc)}"
             ) from exc
 
 
-def _describe(exc: Exception) -> str:
+def describe_azure_error(exc: Exception) -> str:
     """A one-line reason from an Azure error (error code and the first line of the message)."""
     code = getattr(exc, "error_code", None)
     code = getattr(code, "value", code)  # the SDK sometimes gives a StorageErrorCode enum
@@ -664,36 +677,8 @@ def _describe(exc: Exception) -> str:
     return f"{code}: {text}" if code and str(code) not in text else text
 
 
-def _sas_account_url(account_url: str, sas_token: str) -> str:
-    """Account URL carrying the SAS: the token itself when it is a URL, else appended as a query."""
-    if sas_token.startswith(("https://", "http://")):
-        return sas_token
-    return f"{account_url.rstrip('/')}/?{sas_token.lstrip('?')}"
-
-
-def _client_secret_credential(conn: Any, extra: dict[str, Any]) -> TokenCredential:
-    """Service principal: client id in login, secret in password, tenant in extra (as WasbHook)."""
-    from azure.identity import ClientSecretCredential
-
-    options = dict(extra.get("client_secret_auth_config") or {})
-    return ClientSecretCredential(
-        tenant_id=connection_field(extra, "tenant_id"),
-        client_id=conn.login,
-        client_secret=conn.password,
-        **options,
+def _bad_container(container: str) -> str:
+    return (
+        f"{container!r} is not a valid container name "
+        "(3-63 lowercase letters, digits and single hyphens, starting and ending alphanumeric)"
     )
-
-
-def _default_credential(extra: dict[str, Any]) -> TokenCredential:
-    """DefaultAzureCredential, pinned to a managed/workload identity when both ids are given."""
-    from azure.identity import DefaultAzureCredential
-
-    client_id = connection_field(extra, "managed_identity_client_id")
-    tenant_id = connection_field(extra, "workload_identity_tenant_id")
-    if client_id and tenant_id:
-        return DefaultAzureCredential(
-            managed_identity_client_id=client_id,
-            workload_identity_tenant_id=tenant_id,
-            additionally_allowed_tenants=[tenant_id],
-        )
-    return DefaultAzureCredential()

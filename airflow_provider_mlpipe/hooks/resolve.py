@@ -20,6 +20,13 @@ def default_datastore_name() -> str:
     return conf.get("mlpipe", "default_datastore", fallback="") or EMBEDDED_DEFAULT_NAME
 
 
+def default_container() -> str:
+    """`[mlpipe] default_container`: the container of a wasb datastore whose extra names none ("": none)."""
+    from airflow.configuration import conf
+
+    return conf.get("mlpipe", "default_container", fallback="") or ""
+
+
 def embedded_root() -> Path:
     """Folder of the embedded default datastore: `[mlpipe] embedded_root`, else under AIRFLOW_HOME."""
     from airflow.configuration import AIRFLOW_HOME, conf
