@@ -132,24 +132,15 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
             },
-            # The Azure provider's wasb type, taken over by a WasbHook subclass (this provider sorts
-            # first): its Test button checks the datastore's container, and the form gains the
-            # datastore's fields. Everything else is WasbHook's, labels and fields included.
+            # A Blob datastore's own type: the Azure provider's wasb form (its fields, labels and
+            # placeholders, read from that provider) plus the datastore's container and root, and a
+            # Test button that checks the container. Plain `wasb` connections work as datastores too;
+            # their form and Test button stay the Azure provider's (no takeover of another's type).
             {
                 "hook-class-name": "airflow_provider_mlpipe.hooks.blob_connection.BlobDatastoreHook",
-                "connection-type": "wasb",
-                "conn-fields": {
-                    "container": {
-                        "label": "Container (mlpipe datastore)",
-                        "description": "Blob container of the datastore (else [mlpipe] default_container).",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "root": {
-                        "label": "Root prefix (mlpipe datastore)",
-                        "description": "Optional folder inside the container under which every path lies.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                },
+                "hook-name": "mlpipe Azure Blob datastore",
+                "connection-type": "mlpipe_blob",
+                **_blob_form(),
             },
         ],
         "config": {
@@ -237,6 +228,45 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         },
+    }
+
+
+#: The fields a Blob datastore adds to the Azure provider's wasb form.
+_BLOB_DATASTORE_FIELDS = {
+    "container": {
+        "label": "Container",
+        "description": "Blob container of the datastore (empty: [mlpipe] default_container).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "root": {
+        "label": "Root prefix",
+        "description": "Optional folder inside the container under which every path of the datastore lies.",
+        "schema": {"type": ["string", "null"]},
+    },
+}
+
+
+def _blob_form() -> dict[str, Any]:
+    """`conn-fields` and `ui-field-behaviour` of `mlpipe_blob`: the Azure provider's wasb form + ours.
+
+    Read from the installed Azure provider, so its auth fields are never copied here and follow
+    its upgrades; without it (or with an older one that declares no form) only ours are offered.
+    """
+    try:
+        from airflow.providers.microsoft.azure.get_provider_info import get_provider_info as azure_info
+    except ImportError:
+        wasb: dict[str, Any] = {}
+    else:
+        declared = [c for c in azure_info().get("connection-types", []) if c["connection-type"] == "wasb"]
+        wasb = declared[0] if declared else {}
+    behaviour = wasb.get("ui-field-behaviour") or {
+        "hidden-fields": ["schema", "port"],
+        "relabeling": {},
+        "placeholders": {},
+    }
+    return {
+        "conn-fields": {**(wasb.get("conn-fields") or {}), **_BLOB_DATASTORE_FIELDS},
+        "ui-field-behaviour": behaviour,
     }
 
 

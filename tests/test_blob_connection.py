@@ -157,28 +157,42 @@ def test_an_invalid_container_name_is_reported(azurite: AzuriteServer) -> None:
     assert message.startswith("datastore 'models': 'Bad_Name' is not a valid container name")
 
 
-def test_airflow_uses_this_hook_for_wasb_connections(
+def test_airflow_uses_this_hook_for_mlpipe_blob_connections_and_leaves_wasb_to_the_azure_provider(
     azurite: AzuriteServer, container: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the UI's Test button runs: Connection.test_connection() through the providers' hook registry."""
     from airflow.models.connection import Connection
 
     azurite.service_client().create_container(container)
-    monkeypatch.setenv("AIRFLOW_CONN_MLPIPE_TEST_WASB", json.dumps(blob_connection(azurite, container)))
-    conn = Connection.get_connection_from_secrets("mlpipe_test_wasb")
+    described = blob_connection(azurite, container)
+    monkeypatch.setenv("AIRFLOW_CONN_MLPIPE_TEST_BLOB", json.dumps({**described, "conn_type": "mlpipe_blob"}))
+    monkeypatch.setenv("AIRFLOW_CONN_MLPIPE_TEST_WASB", json.dumps({**described, "conn_type": "wasb"}))
 
+    conn = Connection.get_connection_from_secrets("mlpipe_test_blob")
     assert type(conn.get_hook()).__name__ == "BlobDatastoreHook"
     ok, message = conn.test_connection()
     assert ok, message
     assert message.startswith(f"Connected: container {container!r}")
+    # Another provider's connection type is not taken over: wasb keeps WasbHook (and no
+    # "already registered" warning in every process).
+    assert type(Connection.get_connection_from_secrets("mlpipe_test_wasb").get_hook()).__name__ == "WasbHook"
 
 
-def test_the_wasb_form_gains_the_datastore_fields() -> None:
+def test_the_mlpipe_blob_form_is_the_wasb_form_plus_the_datastore_fields() -> None:
     from airflow.providers_manager import ProvidersManager
 
     manager = ProvidersManager()
-    assert manager.hooks["wasb"].hook_class_name.endswith("blob_connection.BlobDatastoreHook")
+    assert manager.hooks["mlpipe_blob"].hook_class_name.endswith("blob_connection.BlobDatastoreHook")
+    assert manager.hooks["wasb"].hook_class_name.endswith("azure.hooks.wasb.WasbHook")
     widgets = manager.connection_form_widgets
-    assert {"extra__wasb__container", "extra__wasb__root", "extra__wasb__sas_token"} <= set(widgets)
-    # The Azure provider's labels stay.
-    assert manager.field_behaviours["wasb"]["relabeling"]["login"] == "Blob Storage Login (optional)"
+    assert {"extra__mlpipe_blob__container", "extra__mlpipe_blob__root"} <= set(widgets)
+    wasb_fields = {name.removeprefix("extra__wasb__") for name in widgets if name.startswith("extra__wasb__")}
+    ours = {
+        name.removeprefix("extra__mlpipe_blob__")
+        for name in widgets
+        if name.startswith("extra__mlpipe_blob__")
+    }
+    assert wasb_fields and wasb_fields <= ours, "every auth field of the Azure provider's form is offered"
+    # The Azure provider's labels, placeholders and hidden fields stay (extras keyed by type).
+    ours_behaviour = json.dumps(manager.field_behaviours["mlpipe_blob"]).replace("extra__mlpipe_blob__", "")
+    assert ours_behaviour == json.dumps(manager.field_behaviours["wasb"]).replace("extra__wasb__", "")

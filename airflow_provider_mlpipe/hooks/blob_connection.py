@@ -8,7 +8,7 @@ a few shapes WasbHook reads differently from earlier mlpipe versions, and a `tes
 that checks the datastore's container within a bounded time.
 
 This module imports the Azure provider (and so the Azure SDK) at its top: it is imported only
-when a task builds a Blob datastore or when Airflow asks for the `wasb` hook, never while a DAG
+when a task builds a Blob datastore or when Airflow asks for the `mlpipe_blob` hook, never while a DAG
 file is parsed (`blob_datastore.py` is the light module DAG files may import).
 """
 
@@ -115,12 +115,14 @@ def _dotted_host(host: str | None) -> str | None:
 class BlobDatastoreHook(WasbHook):
     """The Azure provider's WasbHook, tuned for moving datastore files, with a datastore-aware test.
 
-    Registered for the `wasb` connection type, so the UI's Test button runs `test_connection()`
-    below; everything else behaves as WasbHook. `connection` (optional) is a connection object
-    to build from instead of looking `wasb_conn_id` up.
+    Registered for mlpipe's own `mlpipe_blob` connection type (WasbHook's form plus `container`
+    and `root`), so that type's Test button runs `test_connection()` below; it builds clients for
+    `wasb` connections too. `connection` (optional) is a connection object to build from instead
+    of looking `wasb_conn_id` up.
     """
 
-    hook_name = "Azure Blob Storage"
+    conn_type = "mlpipe_blob"
+    hook_name = "mlpipe Azure Blob datastore"
 
     def __init__(
         self,

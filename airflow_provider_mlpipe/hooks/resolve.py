@@ -10,7 +10,10 @@ from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, DatastoreEr
 #: Connection id of the default datastore when `[mlpipe] default_datastore` is not set.
 EMBEDDED_DEFAULT_NAME = "mlpipe_default"
 LOCAL_CONN_TYPE = "mlpipe_local"
-BLOB_CONN_TYPES = ("wasb", "wasbs")
+#: Connection types read as Blob datastores: mlpipe's own (its form asks for the container) and the
+#: Azure provider's (existing connections work as they are).
+BLOB_CONN_TYPE = "mlpipe_blob"
+BLOB_CONN_TYPES = (BLOB_CONN_TYPE, "wasb", "wasbs")
 
 
 def default_datastore_name() -> str:
@@ -53,7 +56,7 @@ def resolve_datastore(name: str | None) -> DatastoreClient:
             return LocalFolderDatastore(conn_id, embedded_root())
         raise DatastoreError(
             f"datastore {conn_id!r}: no Airflow connection with that id (create one of type "
-            f"{LOCAL_CONN_TYPE!r} or 'wasb')"
+            f"{LOCAL_CONN_TYPE!r}, {BLOB_CONN_TYPE!r} or 'wasb')"
         ) from None
     if conn.conn_type == LOCAL_CONN_TYPE:
         from airflow_provider_mlpipe.hooks.local_folder import LocalFolderDatastore
@@ -65,5 +68,5 @@ def resolve_datastore(name: str | None) -> DatastoreClient:
         return BlobDatastore.from_connection(conn_id, conn)
     raise DatastoreError(
         f"datastore {conn_id!r}: connection type {conn.conn_type!r} is not a datastore "
-        f"(use {LOCAL_CONN_TYPE!r} or 'wasb')"
+        f"(use {LOCAL_CONN_TYPE!r}, {BLOB_CONN_TYPE!r} or 'wasb')"
     )

@@ -137,11 +137,15 @@ def test_the_test_button_checks_an_adla_account(api_server, adla_standin):
     assert not ok and "Account name" in message
 
 
-def test_the_wasb_form_gains_the_datastore_fields(hook_meta):
-    fields = titles(hook_meta["wasb"])
-    assert fields["container"] == "Container (mlpipe datastore)"
-    assert fields["root"] == "Root prefix (mlpipe datastore)"
-    assert "sas_token" in fields and "connection_string" in fields, "the Azure provider's fields stay"
+def test_the_mlpipe_blob_form_is_the_wasb_form_plus_the_datastore_fields(hook_meta):
+    fields = titles(hook_meta["mlpipe_blob"])
+    assert fields["container"] == "Container"
+    assert fields["root"] == "Root prefix"
+    wasb = titles(hook_meta["wasb"])
+    assert "sas_token" in wasb and {k: v for k, v in fields.items() if k in wasb} == wasb, (
+        "the Azure provider's fields and labels stay"
+    )
+    assert "container" not in wasb, "the Azure provider's own wasb form is left as it is"
 
 
 def test_the_test_button_checks_a_blob_datastore(api_server, azurite):
@@ -151,18 +155,18 @@ def test_the_test_button_checks_a_blob_datastore(api_server, azurite):
 
     container = f"t{uuid.uuid4().hex[:16]}"
     extra = blob_connection(azurite, container, root="ml")["extra"]
-    ok, message = test_connection(api_server, conn_type="wasb", extra=extra)
+    ok, message = test_connection(api_server, conn_type="mlpipe_blob", extra=extra)
     assert not ok and message.startswith(f"container {container!r} does not exist on "), message
 
     azurite.service_client().create_container(container)
-    ok, message = test_connection(api_server, conn_type="wasb", extra=extra)
+    ok, message = test_connection(api_server, conn_type="mlpipe_blob", extra=extra)
     assert ok and message.startswith(f"Connected: container {container!r} on "), message
 
     wrong_key = {
         **extra,
         "connection_string": extra["connection_string"].replace("AccountKey=E", "AccountKey=X"),
     }
-    ok, message = test_connection(api_server, conn_type="wasb", extra=wrong_key)
+    ok, message = test_connection(api_server, conn_type="mlpipe_blob", extra=wrong_key)
     assert not ok and "refused the credential" in message and "AuthorizationFailure" in message, message
 
 
