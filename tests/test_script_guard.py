@@ -11,17 +11,25 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from airflow_provider_mlpipe.runtime.process import ScriptProcess
 
-#: Runs ScriptProcess in its own process (the "task"), prints the script's exit code when it ends.
+#: Runs ScriptProcess in its own process (the "task"), from the main thread or another one (a
+#: parent-death signal would fire when that thread ends; the guardian's pipe does not care).
 TASK = """
-    import logging, os, sys
+    import logging, os, sys, threading
     from pathlib import Path
     from airflow_provider_mlpipe.runtime.process import ScriptProcess
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
     workdir = Path(sys.argv[1])
     process = ScriptProcess([sys.executable, "-c", sys.argv[2]], workdir, dict(os.environ), logging.getLogger("t"), workdir)
-    print("exit", process.run(), flush=True)
+    if sys.argv[3] == "thread":
+        runner = threading.Thread(target=process.run)
+        runner.start()
+        runner.join()
+    else:
+        process.run()
 """
 
 #: A script whose tree ignores SIGTERM: a child in its group and an escaped grandchild (double fork +
@@ -104,12 +112,22 @@ def test_what_the_script_leaves_running_is_stopped_when_it_ends(tmp_path):
     assert gone(int(pid_file.read_text()), within=15)
 
 
-def test_sigkill_of_the_task_stops_a_tree_that_ignores_sigterm_and_removes_the_working_folder(tmp_path):
+@pytest.mark.parametrize("thread", ["main", "thread"])
+def test_sigkill_of_the_task_stops_a_tree_that_ignores_sigterm_and_removes_the_working_folder(
+    tmp_path, thread
+):
     workdir = tmp_path / "mlpipe-attempt"
     workdir.mkdir()
     marker = tmp_path / "pids"
     task = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(TASK), str(workdir), STUBBORN.format(marker=str(marker))],
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(TASK),
+            str(workdir),
+            STUBBORN.format(marker=str(marker)),
+            thread,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

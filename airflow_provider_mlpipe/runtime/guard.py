@@ -120,12 +120,14 @@ class Guardian:
         try:
             self.script_pid = start(self.command)
         except OSError as error:
-            print(f"mlpipe: cannot start {self.command[0]}: {error}", file=sys.stderr, flush=True)
+            _say(f"mlpipe: cannot start {self.command[0]}: {error}")
             return CANNOT_START << 8
         while True:
             self._reap()
             if self.script_status is not None:
                 self.stop_tree()  # whatever the script left running
+                if self._task_gone(0):  # it died while the script ended or was being stopped
+                    self._remove_workdir()
                 return self.script_status
             if self.stop_signal is not None:
                 self.stop_tree()
@@ -133,53 +135,69 @@ class Guardian:
             ready, _, _ = select.select([self.alive_fd, wake_read], [], [])
             if wake_read in ready:
                 os.read(wake_read, 512)
-            if self.alive_fd in ready and not os.read(self.alive_fd, 512):
+            if self.alive_fd in ready and self._task_gone(0):
                 self.stop_tree()
-                if self.workdir:
-                    import shutil
-
-                    shutil.rmtree(self.workdir, ignore_errors=True)
+                self._remove_workdir()
                 return -1
+
+    def _task_gone(self, timeout: float) -> bool:
+        """True when the task's end of the alive pipe is closed (EOF); nobody ever writes to it."""
+        ready, _, _ = select.select([self.alive_fd], [], [], timeout)
+        return bool(ready) and not os.read(self.alive_fd, 512)
+
+    def _remove_workdir(self) -> None:
+        if self.workdir:
+            import shutil
+
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _on_stop(self, signum: int, _frame: object) -> None:
         self.stop_signal = signum
 
-    def _reap(self) -> None:
-        """Collect every exited child (re-parented orphans too); note the script's status."""
+    def _reap(self) -> bool:
+        """Collect every exited child (re-parented orphans too), note the script's status; returns
+        whether any child is still alive (as a subreaper, every descendant hangs below one)."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                return False
             if pid == 0:
-                return
+                return True
             if pid == self.script_pid:
                 self.script_status = status
 
     def stop_tree(self) -> None:
         """SIGTERM every descendant, wait up to the grace period, then SIGKILL until none is left."""
-        self._reap()
-        if not self._has_children():
+        if not self._reap():
             return
-        me = os.getpid()
-        _signal_all(descendants(me), signal.SIGTERM)
+        _signal_all(self._tree(), signal.SIGTERM)
         deadline = time.monotonic() + self.grace
-        while self._has_children() and time.monotonic() < deadline:
+        while self._reap() and time.monotonic() < deadline:
             time.sleep(0.05)
-            self._reap()
-        while self._has_children():
-            _signal_all(descendants(me), signal.SIGKILL)
+        deadline = time.monotonic() + self.grace
+        while self._reap():
+            left = self._tree()
+            if time.monotonic() > deadline:  # e.g. another user's process: say so rather than hang
+                _say(f"mlpipe: could not stop process(es) {' '.join(map(str, left))} of the step")
+                return
+            _signal_all(left, signal.SIGKILL)
             time.sleep(0.02)
-            self._reap()
 
-    @staticmethod
-    def _has_children() -> bool:
-        """True while any descendant lives: as a subreaper, every one has a chain up to a child of ours."""
+    def _tree(self) -> list[int]:
+        """The descendants to signal: from /proc, else (no /proc, another OS) the script alone."""
         try:
-            with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children", "rb") as handle:
-                return bool(handle.read().split())
+            return descendants(os.getpid())
         except OSError:
-            return bool(descendants(os.getpid()))
+            return [self.script_pid] if self.script_status is None else []
+
+
+def _say(message: str) -> None:
+    """One line on stderr (the task log), unless nobody reads it any more."""
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def _signal_all(pids: list[int], sig: int) -> None:
