@@ -87,7 +87,9 @@ class PythonScriptStepOperator(PipelineStepOperator):
                 return self.hand_on(ti, key, decision.entry)  # type: ignore[arg-type]
             run_record = {"git": git_info(Path(self.source_directory) if self.source_directory else None)}
             records, metrics = self._run(ti, data, locations, snapshot, params, workdir)
-            return self.record(ti, cache, key, records, run_record, decision.reason, metrics=metrics)
+            return self.record(
+                ti, cache, key, records, run_record, decision.reason, stale=decision.stale, metrics=metrics
+            )
 
     def on_kill(self) -> None:
         if self._process is not None:
