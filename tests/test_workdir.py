@@ -11,6 +11,9 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
+from airflow_provider_mlpipe.runtime.guard import remove_folder
 from airflow_provider_mlpipe.runtime.workdir import LOCK_NAME, attempt_folder, sweep_dead_attempts
 
 #: Holds an attempt folder in `root` until killed; prints the folder's path.
@@ -101,3 +104,22 @@ def test_the_sweep_ignores_folders_it_cannot_own(tmp_path):
     (tmp_path / "mlpipe-file").write_text("")
     assert sweep_dead_attempts(tmp_path) == []
     assert target.exists() and (tmp_path / "mlpipe-link").is_symlink()
+
+
+def test_a_removal_cut_short_leaves_the_lock_for_the_next_sweep(tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / "mlpipe-cut-short"
+    (folder / "code").mkdir(parents=True)
+    (folder / "code" / "train.py").write_text("")
+    (folder / LOCK_NAME).write_text("")  # its owner is gone: nobody holds the lock
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the remover dies in the middle
+
+    monkeypatch.setattr(shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        remove_folder(folder)
+    monkeypatch.undo()
+    assert (folder / LOCK_NAME).exists(), "the lock file goes last"
+    assert sweep_dead_attempts(tmp_path) == [folder] and not folder.exists()

@@ -147,9 +147,7 @@ class Guardian:
 
     def _remove_workdir(self) -> None:
         if self.workdir:
-            import shutil
-
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            remove_folder(self.workdir)
 
     def _on_stop(self, signum: int, _frame: object) -> None:
         self.stop_signal = signum
@@ -190,6 +188,29 @@ class Guardian:
             return descendants(os.getpid())
         except OSError:
             return [self.script_pid] if self.script_status is None else []
+
+
+def remove_folder(folder: str | os.PathLike[str]) -> None:
+    """Remove an attempt's working folder, its top-level dot files (the attempt's lock) last: a
+    removal cut short (the remover killed too) leaves the lock file for the next sweep to finish."""
+    import shutil
+
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name.startswith("."))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
 
 
 def _say(message: str) -> None:

@@ -19,6 +19,9 @@ from pathlib import Path
 
 STDERR_TAIL_LINES = 40
 KILL_GRACE_SECONDS = 5.0
+#: How much longer than the grace period `kill` waits for the guardian, which escalates to SIGKILL
+#: itself after the grace period: only a guardian that cannot finish is SIGKILLed by the task.
+GUARDIAN_MARGIN_SECONDS = 5.0
 GUARD_SCRIPT = Path(__file__).with_name("guard.py")
 
 
@@ -111,7 +114,8 @@ class ScriptProcess:
         return self._killed.is_set()
 
     def kill(self) -> None:
-        """SIGTERM the whole process tree, then SIGKILL whatever is left after a grace period."""
+        """SIGTERM the whole process tree; the guardian SIGKILLs what is left after the grace period
+        and exits with the script's status. Whatever still lives after the margin is SIGKILLed here."""
         process = self._process
         if process is None or process.poll() is not None:
             return
@@ -120,7 +124,7 @@ class ScriptProcess:
         _signal_group(process.pid, signal.SIGTERM)
         _signal_each(members, signal.SIGTERM)
         try:
-            process.wait(timeout=KILL_GRACE_SECONDS)
+            process.wait(timeout=KILL_GRACE_SECONDS + GUARDIAN_MARGIN_SECONDS)
         except subprocess.TimeoutExpired:
             pass
         _signal_group(process.pid, signal.SIGKILL)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from airflow_provider_mlpipe.runtime.guard import remove_folder
 
 FOLDER_PREFIX = "mlpipe-"
 LOCK_NAME = ".mlpipe-attempt.lock"
@@ -40,8 +41,8 @@ def attempt_folder(label: str, root: Path | None = None) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        # Removed while still locked, so no sweep can find it half-removed and unlocked.
-        shutil.rmtree(folder, ignore_errors=True)
+        # Removed while still locked, the lock file last: no sweep takes it before this process ends.
+        remove_folder(folder)
         os.close(lock)
 
 
@@ -84,7 +85,7 @@ def sweep_dead_attempts(root: Path | None = None) -> list[Path]:
             continue  # locked: its attempt is alive
         try:
             if _same_file(fd, Path(entry.path, LOCK_NAME)):  # not a new folder made under the same name
-                shutil.rmtree(entry.path, ignore_errors=True)
+                remove_folder(entry.path)
                 removed.append(Path(entry.path))
         finally:
             os.close(fd)
