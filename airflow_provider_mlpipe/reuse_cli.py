@@ -18,7 +18,7 @@ from typing import Any
 
 from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, DatastoreError
 from airflow_provider_mlpipe.hooks.resolve import resolve_datastore
-from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook, reuse_datastore_name
+from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook, record_problem, reuse_datastore_name
 
 Entry = dict[str, Any]
 MIN_PREFIX = 6
@@ -78,10 +78,14 @@ def find_entry(entries: list[Entry], prefix: str) -> Entry:
     return matches[0]
 
 
-def output_locations(entry: Entry) -> list[tuple[str, str | None, str]]:
-    """(output name, datastore, path) of every output an entry records."""
-    outputs = entry.get("outputs") or {}
-    return [(name, r.get("datastore"), r.get("path_on_datastore", "")) for name, r in sorted(outputs.items())]
+def output_locations(entry: Entry) -> list[tuple[str, Any, Any, str | None]]:
+    """(output name, datastore, path, problem) of every output an entry records; `problem` says why
+    the record is unusable (see `record_problem`), None for a sound one."""
+    found = []
+    for name, record in sorted((entry.get("outputs") or {}).items()):
+        fields = record if isinstance(record, dict) else {}
+        found.append((name, fields.get("datastore"), fields.get("path_on_datastore"), record_problem(record)))
+    return found
 
 
 def overlaps(a: str, b: str) -> bool:
@@ -121,13 +125,20 @@ def cmd_list(hook: ReuseCacheHook, args: argparse.Namespace) -> int:
 def cmd_show(hook: ReuseCacheHook, args: argparse.Namespace) -> int:
     """The entry as JSON, then whether each recorded output is still on its datastore."""
     key = args.key.strip().lower()
-    entry = hook.get_entry(key) if len(key) == 64 else None
+    try:
+        entry = hook.get_entry(key) if len(key) == 64 else None
+    except ValueError as error:  # only a full key reaches an unreadable entry: listings skip them
+        print(f"error: {error}; the next run of its step replaces it", file=sys.stderr)
+        return 1
     entry = entry or find_entry(list(hook.list_entries()), key)
     print(json.dumps(entry, indent=2, sort_keys=True))
     print(f"\nentry file: {hook.client.uri(hook.entry_path(entry['key']))}")
     print("outputs:")
     stores = Datastores(hook.client)
-    for name, datastore, path in output_locations(entry):
+    for name, datastore, path, problem in output_locations(entry):
+        if problem is not None:
+            print(f"  {name}: INVALID  {problem}")
+            continue
         try:
             client = stores.get(datastore)
             state = "present" if client.exists(path) else "MISSING"
@@ -169,11 +180,16 @@ def delete_outputs(
     """Delete the outputs of `removed` that no entry of `remaining` records; (deleted, failed)."""
     verb = "would remove" if dry_run else "removed"
     stores = Datastores(hook.client)
-    in_use = [(d, p, e["key"]) for e in remaining for _, d, p in output_locations(e)]
+    in_use = [
+        (d, p, e["key"]) for e in remaining for _, d, p, problem in output_locations(e) if problem is None
+    ]
     done: set[tuple[str | None, str]] = set()
     deleted = failed = 0
     for entry in removed:
-        for _, datastore, path in output_locations(entry):
+        for _, datastore, path, problem in output_locations(entry):
+            if problem is not None:  # never delete by a path that did not come from a run
+                print(f"skipped output {datastore}:{path} ({problem})")
+                continue
             if not path or (datastore, path) in done:
                 continue
             done.add((datastore, path))

@@ -60,8 +60,9 @@ def test_an_unreadable_entry_is_a_miss_and_is_replaced(hook):
     k = key("broken")
     hook.client.create_only(hook.entry_path(k.digest), b"{not json")
     decision = hook.decide(k, True, False, lambda record: True)
-    assert decision.reason == "entry unreadable"
+    assert decision.reason.startswith("entry unreadable: reuse entry mlpipe/_reuse/")
+    assert "is not valid JSON" in decision.reason and decision.stale
     assert list(hook.list_entries()) == []
-    assert not hook.record(k, OUTPUTS, SOURCE, {})  # without the flag the old file stays
-    assert hook.record(k, OUTPUTS, SOURCE, {}, replace_unreadable=True)
+    assert not hook.record(k, OUTPUTS, SOURCE, {})  # create-only: the old file stays
+    assert hook.record(k, OUTPUTS, SOURCE, {}, replace=decision.stale)
     assert hook.decide(k, True, False, lambda record: True).hit

@@ -214,6 +214,55 @@ def test_show_refuses_ambiguous_unknown_and_short_prefixes(hook, capsys):
     assert code == 2 and "at least 6 characters" in err
 
 
+def write_entry(hook: ReuseCacheHook, tag: str, outputs: dict) -> str:
+    """An entry as a damaged or foreign index would hold it (bypassing `record`)."""
+    key = key_for(tag).digest
+    source = {"dag_id": "train", "run_id": "r9", "task_id": "fit", "try_number": 1}
+    entry = {"key": key, "outputs": outputs, "source": source, "created_at": "2026-01-01T00:00:00+00:00"}
+    assert hook.client.create_only(hook.entry_path(key), json.dumps(entry).encode())
+    return key
+
+
+def test_show_names_the_problem_of_each_invalid_output(hook, capsys):
+    key = write_entry(
+        hook,
+        "invalid",
+        {
+            "escapes": {"datastore": INDEX, "path_on_datastore": "../elsewhere/model"},
+            "absolute": {"datastore": INDEX, "path_on_datastore": "/etc/model"},
+            "unknown": {"datastore": "no_such_store", "path_on_datastore": "mlpipe/x"},
+            "junk": "mlpipe/x",
+        },
+    )
+    code, out, _ = cli(capsys, "show", key[:10])
+    assert code == 0
+    assert "  escapes: INVALID  path '../elsewhere/model' leaves the datastore" in out
+    assert "  absolute: INVALID  path '/etc/model' is absolute" in out
+    assert "  unknown: UNKNOWN  datastore 'no_such_store': no Airflow connection with that id" in out
+    assert "  junk: INVALID  not an output record" in out
+    code, out, _ = cli(capsys, "list")
+    assert code == 0 and f"{key[:16]}  train/r9/fit  absolute, escapes, junk, unknown" in out
+
+
+def test_show_of_an_unreadable_entry_says_what_is_wrong(hook, capsys):
+    key = key_for("unreadable").digest
+    assert hook.client.create_only(hook.entry_path(key), b"{not json")
+    code, out, err = cli(capsys, "show", key)
+    assert (code, out) == (1, "")
+    assert f"reuse entry {hook.entry_path(key)} is not valid JSON" in err
+    assert "the next run of its step replaces it" in err
+
+
+def test_delete_outputs_never_follows_an_invalid_path(hook, capsys):
+    hook.client.create_only("etc/model/part-0", b"not the entry's")  # where '/etc/model' would land
+    key = write_entry(hook, "absolute", {"model": {"datastore": INDEX, "path_on_datastore": "/etc/model"}})
+    code, out, err = cli(capsys, "clear", "--key", key, "--delete-outputs")
+    assert code == 0, err
+    assert f"skipped output {INDEX}:/etc/model (path '/etc/model' is absolute)" in out
+    assert "Removed 1 entry and 0 output(s)" in out
+    assert hook.client.exists("etc/model") and keys_left(hook) == set()
+
+
 # ---------------------------------------------------------------------- clear
 
 

@@ -440,6 +440,35 @@ class BlobDatastore(DatastoreClient):
                     self._create_container()
         return False
 
+    def read_versioned(self, path: str) -> tuple[bytes, str] | None:
+        """The blob's content and the etag of that very content (one GET)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        blob_name = self._blob_name(path)
+        with self._errors("read", blob_name):
+            try:
+                downloader = self._container_client.get_blob_client(blob_name).download_blob()
+                return downloader.readall(), downloader.properties.etag
+            except ResourceNotFoundError:
+                return None
+
+    def replace_if_unchanged(self, path: str, data: bytes, version: str) -> bool:
+        """One PUT with If-Match: <etag>; a writer that lost the race gets 412 -> False. A blob removed
+        meanwhile is created again, create-only."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        blob_client = self._container_client.get_blob_client(self._blob_name(path))
+        with self._errors("replace", blob_client.blob_name):
+            try:
+                blob_client.upload_blob(
+                    data, overwrite=True, etag=version, match_condition=MatchConditions.IfNotModified
+                )
+                return True
+            except (ResourceModifiedError, ResourceNotFoundError):
+                pass
+        return self.blob_properties(path) is None and self.create_only(path, data)
+
     def download(self, path: str, local_path: Path) -> Path:
         """Copy a blob to the file `local_path`, or a folder to the tree under `local_path`.
 

@@ -90,6 +90,16 @@ class DatastoreClient(ABC):
     def create_only(self, path: str, data: bytes) -> bool:
         """Write `data` at `path` only if nothing is there, atomically; False when it already existed."""
 
+    @abstractmethod
+    def read_versioned(self, path: str) -> tuple[bytes, str] | None:
+        """The content of the small file at `path` and a token naming that very version, or None."""
+
+    @abstractmethod
+    def replace_if_unchanged(self, path: str, data: bytes, version: str) -> bool:
+        """Compare-and-swap: write `data` at `path` only while it still holds `version` (from
+        `read_versioned`), or create it when nothing is there any more; False when another version is
+        there now, which is kept."""
+
     def spark_uri(self, path: str) -> str:
         """How Spark on Databricks names `path` (Blob: wasbs://container@account/...)."""
         return self.uri(path)

@@ -6,12 +6,14 @@ through a temporary name and an atomic rename, so a reader never sees half a fil
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from airflow.sdk import BaseHook
 from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, DatastoreError, clean_datastore_path
 
 _STAGING = ".mlpipe-staging"
+#: Lock file, in a folder, that `replace_if_unchanged` holds while it replaces a file of that folder.
+_REPLACE_LOCK = ".mlpipe-replace.lock"
 
 
 def folder_of(conn: Any) -> str | None:
@@ -151,6 +155,50 @@ class LocalFolderDatastore(DatastoreClient):
         finally:
             staged.unlink(missing_ok=True)
 
+    def read_versioned(self, path: str) -> tuple[bytes, str] | None:
+        """The file's content and version: device, inode and content digest, read through one handle."""
+        try:
+            with open(self._path(path), "rb") as handle:
+                data = handle.read()
+                return data, _version(os.fstat(handle.fileno()), data)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def replace_if_unchanged(self, path: str, data: bytes, version: str) -> bool:
+        """Replace the file only if it is still the one read as `version`.
+
+        Race-safe: replacers of files in one folder take turns under an exclusive flock, so none
+        sees the file between another's check and swap. The swap itself moves the checked file aside
+        with one rename and then links the new one into place create-only (as `create_only` does),
+        so a file that a writer without the lock created meanwhile (after a removal) is never
+        overwritten: the link fails, or the moved-aside file turns out to be another version and is
+        put back.
+        """
+        target = self._path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(target.parent / _REPLACE_LOCK):
+            current = self.read_versioned(path)
+            if current is None:
+                return self.create_only(path, data)
+            if current[1] != version:
+                return False
+            aside = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+            try:
+                os.rename(target, aside)
+            except FileNotFoundError:
+                return self.create_only(path, data)
+            try:
+                with open(aside, "rb") as handle:
+                    moved = handle.read()
+                    moved_version = _version(os.fstat(handle.fileno()), moved)
+                if moved_version != version:
+                    with suppress(FileExistsError):
+                        os.link(aside, target)
+                    return False
+                return self.create_only(path, data)
+            finally:
+                aside.unlink(missing_ok=True)
+
     def download(self, path: str, local_path: Path) -> Path:
         source = self._path(path)
         if source.is_file():
@@ -227,6 +275,22 @@ class LocalFolderDatastore(DatastoreClient):
                 os.replace(staging, target)
         finally:
             _remove(staging)
+
+
+def _version(stat: os.stat_result, data: bytes) -> str:
+    """A file's version: which file (device, inode) with which content."""
+    return f"{stat.st_dev}:{stat.st_ino}:{hashlib.sha256(data).hexdigest()}"
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `lock_file` (created if needed; never removed, which would race)."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _remove(path: Path) -> None:

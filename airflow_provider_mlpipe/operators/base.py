@@ -175,10 +175,12 @@ class PipelineStepOperator(BaseOperator):
         run_record: dict[str, Any],
         reason: str,
         *,
+        stale: str | None = None,
         metrics: dict[str, Any] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """After a successful run: record the reuse entry (create-only) and say so in XCom.
+        """After a successful run: record the reuse entry and say so in XCom.
 
+        Create-only, or in place of the `stale` entry version the decision found (`ReuseDecision.stale`).
         `metrics` (what the step's script logged) go into the entry, for a HIT to hand on.
         """
         for output in records.values():
@@ -191,10 +193,10 @@ class PipelineStepOperator(BaseOperator):
         }
         written = False  # a step that may never be reused leaves no entry to find
         if self.allow_reuse:
-            written = cache.record(
-                key, records, source, run_record, reason == "entry unreadable", metrics=metrics
-            )
-            if written:
+            written = cache.record(key, records, source, run_record, replace=stale, metrics=metrics)
+            if written and stale:
+                self.log.info("Reuse: replaced the stale entry %s (%s)", key.digest, reason)
+            elif written:
                 self.log.info("Reuse: recorded entry %s", key.digest)
             else:
                 self.log.info("Reuse: entry %s was already recorded by another run; kept it", key.digest)
@@ -205,6 +207,7 @@ class PipelineStepOperator(BaseOperator):
                 "reason": reason,
                 "key": key.digest,
                 "recorded": written,
+                "replaced": bool(written and stale),
                 **run_record,
             },
         )

@@ -77,7 +77,9 @@ class DataTransferStepOperator(PipelineStepOperator):
         except StepDataError as error:
             raise AirflowException(str(error)) from error
         run_record = {"transfer": {"method": result.method, "files": result.files, "bytes": result.bytes}}
-        return self.record(ti, cache, key, {output["name"]: record}, run_record, decision.reason)
+        return self.record(
+            ti, cache, key, {output["name"]: record}, run_record, decision.reason, stale=decision.stale
+        )
 
     def _kind(self, source: Any, source_path: str, destination: Any, destination_path: str) -> str:
         """v1 rules: the source type as it is; the destination: as given, as it exists, else as the source."""

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,11 +80,11 @@ class PythonScriptStepOperator(PipelineStepOperator):
         # Run-time modules are imported here, not at the top: DAG files import this module.
         from airflow_provider_mlpipe.runtime.run_record import git_info
         from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
+        from airflow_provider_mlpipe.runtime.workdir import attempt_folder
 
         ti = context["ti"]
         params = context.get("params") or {}
-        workdir = Path(tempfile.mkdtemp(prefix=f"mlpipe-{self.task_id[:40]}-"))
-        try:
+        with attempt_folder(self.task_id[:40]) as workdir:
             data = StepData(self.step_name, workdir, self.log)
             try:
                 locations = self.locate_inputs(data, context)
@@ -98,9 +97,9 @@ class PythonScriptStepOperator(PipelineStepOperator):
                 return self.hand_on(ti, key, decision.entry)  # type: ignore[arg-type]
             run_record = {"git": git_info(Path(self.source_directory) if self.source_directory else None)}
             records, metrics = self._run(ti, data, locations, snapshot, params, workdir)
-            return self.record(ti, cache, key, records, run_record, decision.reason, metrics=metrics)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            return self.record(
+                ti, cache, key, records, run_record, decision.reason, stale=decision.stale, metrics=metrics
+            )
 
     def on_kill(self) -> None:
         if self._process is not None:
@@ -194,7 +193,7 @@ class PythonScriptStepOperator(PipelineStepOperator):
         metrics = StepMetrics(workdir / "metrics", self.log)
         env.update(metrics.environment(ti.dag_id, ti.run_id, ti.task_id, env.get("PYTHONPATH")))
         self.log.info("Step %r: running %s", self.step_name, " ".join(argv))
-        self._process = ScriptProcess(argv, code_dir, env, self.log)
+        self._process = ScriptProcess(argv, code_dir, env, self.log, workdir=workdir)
         code = self._process.run()
         logged = metrics.publish(ti, data, self.outputs[0].get("datastore") if self.outputs else None)
         if code != 0:

@@ -58,7 +58,11 @@ class RemoteStepOperator(PipelineStepOperator):
         ended: Callable[[dict[str, Any]], bool],
     ) -> dict[str, dict[str, Any]]:
         """Defer to `trigger`, or poll `poll_state` here until `ended`; then finish the step."""
-        resume = {"key": [[c.name, c.digest, c.detail] for c in key.components], "reason": decision.reason}
+        resume = {
+            "key": [[c.name, c.digest, c.detail] for c in key.components],
+            "reason": decision.reason,
+            "stale": decision.stale,
+        }
         if self.deferrable:
             context["ti"].xcom_push(key=PENDING_REUSE_KEY, value=resume)
             self.defer(trigger=trigger, method_name="execute_complete")
@@ -97,7 +101,7 @@ class RemoteStepOperator(PipelineStepOperator):
             raise AirflowException(str(error)) from error
         key = ReuseKey(tuple(KeyComponent(*c) for c in resume["key"]))
         cache = ReuseCacheHook(reuse_datastore_name(outputs_on))
-        return self.record(ti, cache, key, records, run_record, resume["reason"])
+        return self.record(ti, cache, key, records, run_record, resume["reason"], stale=resume.get("stale"))
 
     def check_success(self, state: dict[str, Any]) -> dict[str, Any]:
         """Raise an AirflowException naming the step unless the job succeeded; else its run record."""

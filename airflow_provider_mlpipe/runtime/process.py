@@ -1,4 +1,9 @@
-"""Run a step's script as a child process: live log lines, a tail of stderr, a clean kill."""
+"""Run a step's script as a child process: live log lines, a tail of stderr, a clean kill.
+
+The script runs under a small guardian (`runtime/guard.py`) that stops its whole process
+tree and removes the attempt's working folder when the task process dies without a chance
+to do it itself (SIGKILL, the OOM killer, a worker crash).
+"""
 
 from __future__ import annotations
 
@@ -7,44 +12,89 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 STDERR_TAIL_LINES = 40
 KILL_GRACE_SECONDS = 5.0
+#: How much longer than the grace period `kill` waits for the guardian, which escalates to SIGKILL
+#: itself after the grace period: only a guardian that cannot finish is SIGKILLed by the task.
+GUARDIAN_MARGIN_SECONDS = 5.0
+GUARD_SCRIPT = Path(__file__).with_name("guard.py")
 
 
 class ScriptProcess:
-    """One run of a script in its own process group, so a kill reaches everything it started."""
+    """One run of a script in its own process group, so a kill reaches everything it started.
 
-    def __init__(self, argv: Sequence[str], cwd: Path, env: dict[str, str], log: logging.Logger) -> None:
+    `workdir`, the attempt's working folder, is removed by the guardian if the task dies.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        env: dict[str, str],
+        log: logging.Logger,
+        workdir: Path | None = None,
+    ) -> None:
         self.argv = list(argv)
         self.cwd = cwd
         self.env = env
         self.log = log
+        self.workdir = workdir
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._process: subprocess.Popen[bytes] | None = None
         self._killed = threading.Event()
 
     def run(self) -> int:
-        """Start, stream stdout and stderr into the log line by line, wait; returns the exit code."""
-        self._process = subprocess.Popen(
-            self.argv,
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        """Start, stream stdout and stderr into the log line by line, wait; returns the exit code.
+
+        Only this process holds the write end of the guardian's "alive" pipe (non-inheritable),
+        so it closes when this process dies, or when run() is left by an exception.
+        """
+        alive_read, alive_write = os.pipe()
+        try:
+            try:
+                self._process = subprocess.Popen(
+                    self.guarded_argv(alive_read),
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    pass_fds=(alive_read,),
+                )
+            finally:
+                os.close(alive_read)
+            return self._stream_and_wait(self._process)
+        finally:
+            os.close(alive_write)
+
+    def guarded_argv(self, alive_fd: int) -> list[str]:
+        """The guardian's command line around the script's (isolated, no site: a cheap start)."""
+        workdir = str(self.workdir) if self.workdir else ""
+        return [
+            sys.executable,
+            "-I",
+            "-S",
+            str(GUARD_SCRIPT),
+            str(alive_fd),
+            workdir,
+            str(KILL_GRACE_SECONDS),
+            "--",
+        ] + self.argv
+
+    def _stream_and_wait(self, process: subprocess.Popen[bytes]) -> int:
         readers = [
-            threading.Thread(target=self._pump, args=(self._process.stdout, False), daemon=True),
-            threading.Thread(target=self._pump, args=(self._process.stderr, True), daemon=True),
+            threading.Thread(target=self._pump, args=(process.stdout, False), daemon=True),
+            threading.Thread(target=self._pump, args=(process.stderr, True), daemon=True),
         ]
         for reader in readers:
             reader.start()
-        code = self._process.wait()
+        code = process.wait()
         for reader in readers:
             reader.join()
         return code
@@ -64,7 +114,8 @@ class ScriptProcess:
         return self._killed.is_set()
 
     def kill(self) -> None:
-        """SIGTERM the whole process tree, then SIGKILL whatever is left after a grace period."""
+        """SIGTERM the whole process tree; the guardian SIGKILLs what is left after the grace period
+        and exits with the script's status. Whatever still lives after the margin is SIGKILLed here."""
         process = self._process
         if process is None or process.poll() is not None:
             return
@@ -73,7 +124,7 @@ class ScriptProcess:
         _signal_group(process.pid, signal.SIGTERM)
         _signal_each(members, signal.SIGTERM)
         try:
-            process.wait(timeout=KILL_GRACE_SECONDS)
+            process.wait(timeout=KILL_GRACE_SECONDS + GUARDIAN_MARGIN_SECONDS)
         except subprocess.TimeoutExpired:
             pass
         _signal_group(process.pid, signal.SIGKILL)

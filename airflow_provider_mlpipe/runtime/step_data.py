@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, DatastoreError, join_datastore_path
+from airflow_provider_mlpipe.hooks.datastore import (
+    DatastoreClient,
+    DatastoreError,
+    clean_datastore_path,
+    join_datastore_path,
+)
 from airflow_provider_mlpipe.hooks.resolve import resolve_datastore
 
 OUTPUT_ROOT = "mlpipe"
@@ -178,7 +183,12 @@ class StepData:
         return self.client(spec.get("datastore")).name
 
     def output_exists(self, record: dict[str, Any]) -> bool:
-        return self.client(record["datastore"]).exists(record["path_on_datastore"])
+        """Whether a recorded output is still there; `ValueError` when its datastore is unusable here."""
+        try:
+            client = self.client(record["datastore"])
+        except StepDataError as error:
+            raise ValueError(str(error.__cause__ or error)) from error
+        return client.exists(record["path_on_datastore"])
 
     def output_location(
         self, spec: dict[str, Any], dag_id: str, run_id: str, task_id: str
@@ -239,6 +249,7 @@ class StepData:
         run_id: str,
         task_id: str,
     ) -> dict[str, Any]:
+        path = clean_datastore_path(path)  # as the reuse index expects it: relative, normalised
         record = {
             "output_name": spec["name"],
             "datastore": client.name,

@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -410,8 +409,10 @@ def _relayed(
     """Other datastore kinds: download to a temporary folder, then publish from it."""
     if source.is_directory(source_path) != (kind == "directory") or not source.exists(source_path):
         raise _no_source(source, source_path, kind)
-    with tempfile.TemporaryDirectory(prefix="mlpipe-transfer-") as folder:
-        local = source.download(source_path, Path(folder) / "data")
+    from airflow_provider_mlpipe.runtime.workdir import attempt_folder
+
+    with attempt_folder("transfer") as folder:
+        local = source.download(source_path, folder / "data")
         files = [p for p in local.rglob("*") if p.is_file()] if local.is_dir() else [local]
         destination.publish(local, destination_path)
         return TransferResult(len(files), sum(p.stat().st_size for p in files), RELAYED)

@@ -279,7 +279,10 @@ def script_workdir(deployment: AirflowDeployment, worker: str, script: str) -> P
     found = []
     for process in deployment.process_tree(worker):
         try:
-            if any(part.endswith(f"/{script}") for part in process.cmdline()):
+            cmdline = process.cmdline()
+            if any(part.endswith("/runtime/guard.py") for part in cmdline):
+                continue  # the script's guardian names the script too, after "--"
+            if any(part.endswith(f"/{script}") for part in cmdline):
                 found.append(Path(process.cwd()).parent)
         except psutil.Error:  # a process that ended meanwhile
             continue
