@@ -198,3 +198,49 @@ def folder_gone(folder: Path, within: float) -> bool:
     while folder.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     return not folder.exists()
+
+
+#: The task as Airflow's task runner kills it: a SIGTERM handler in the main thread calls
+#: `kill()` (on_kill) while that same thread waits inside `run()`. Prints how long kill() took.
+KILLED_FROM_A_SIGNAL_HANDLER = """
+    import logging, os, signal, sys, time
+    from pathlib import Path
+    from airflow_provider_mlpipe.runtime.process import ScriptProcess
+    workdir = Path(sys.argv[1])
+    script = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).touch(); time.sleep(60)"
+    process = ScriptProcess([sys.executable, "-c", script, str(workdir / "started")], workdir,
+                            dict(os.environ), logging.getLogger("t"), workdir)
+    def on_sigterm(*_):
+        began = time.monotonic()
+        process.kill()
+        print(f"kill took {time.monotonic() - began:.2f} s", flush=True)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    print(f"exit {process.run()}", flush=True)
+"""
+
+
+def test_a_kill_from_the_signal_handler_of_the_waiting_thread_does_not_wait_out_the_grace_period(
+    tmp_path,
+):
+    """The script dies at once on SIGTERM: kill() must return as soon as its tree is gone.
+
+    Before, kill() waited with Popen.wait(timeout), which cannot reap the child while the
+    interrupted wait in run() holds Popen's lock: every such kill took the full grace period
+    and margin (10 s), e.g. each cancel of a local run.
+    """
+    from airflow_provider_mlpipe.runtime.process import KILL_GRACE_SECONDS
+
+    task = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(KILLED_FROM_A_SIGNAL_HANDLER), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists():
+        assert time.monotonic() < deadline and task.poll() is None, "the script never started"
+        time.sleep(0.05)
+    task.send_signal(signal.SIGTERM)
+    out, _ = task.communicate(timeout=60)
+    took = float(out.split("kill took ")[1].split()[0])
+    assert f"exit {-signal.SIGTERM}" in out
+    assert took < KILL_GRACE_SECONDS, out

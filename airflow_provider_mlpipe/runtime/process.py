@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -123,12 +124,28 @@ class ScriptProcess:
         members = _process_tree(process.pid)
         _signal_group(process.pid, signal.SIGTERM)
         _signal_each(members, signal.SIGTERM)
-        try:
-            process.wait(timeout=KILL_GRACE_SECONDS + GUARDIAN_MARGIN_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
+        _wait_until_ended(process.pid, KILL_GRACE_SECONDS + GUARDIAN_MARGIN_SECONDS)
         _signal_group(process.pid, signal.SIGKILL)
         _signal_each(members, signal.SIGKILL)
+
+
+def _wait_until_ended(pid: int, timeout: float) -> None:
+    """Wait until `pid` has exited (a zombie counts), at most `timeout` seconds.
+
+    Not `Popen.wait(timeout)`: kill() is often called from a signal handler (Airflow's on_kill)
+    that interrupted run()'s own `wait()`, which holds Popen's lock, so a nested wait could never
+    reap the child and would always sleep the whole timeout. run()'s wait reaps it afterwards.
+    """
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.02)
 
 
 def _process_tree(pid: int) -> list[int]:
