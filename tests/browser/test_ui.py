@@ -346,7 +346,11 @@ def test_add_connection_forms_show_labelled_fields(chromium, airflow_deployment,
             dialog = page.get_by_role("dialog")
             dialog.get_by_role("combobox").fill("mlpipe")
             expect(page.get_by_role("option")).to_have_text(
-                ["mlpipe Azure Data Lake Analytics", "mlpipe local folder datastore"]
+                [
+                    "mlpipe Azure Blob datastore",
+                    "mlpipe Azure Data Lake Analytics",
+                    "mlpipe local folder datastore",
+                ]
             )
 
             # The local folder: one field, "Root folder", with its help; no Host/Port/Login/Password.
@@ -392,6 +396,18 @@ def test_add_connection_forms_show_labelled_fields(chromium, airflow_deployment,
             expect(dialog.locator("input[name=element_access_token]")).to_have_attribute("type", "password")
             shots["connection-form-adla-extra"] = artifacts / "connection-form-adla-extra.png"
             dialog.screenshot(path=str(shots["connection-form-adla-extra"]))
+            page.keyboard.press("Escape")
+
+            # Blob: the Azure provider's wasb form (its labels) plus the datastore's container and root.
+            page.get_by_role("button", name="Add Connection").click()
+            dialog.get_by_role("combobox").fill("mlpipe Azure")
+            page.get_by_role("option", name="mlpipe Azure Blob datastore").click()
+            expect(dialog.get_by_text("Blob Storage Login (optional)", exact=True)).to_be_visible()
+            dialog.get_by_role("button", name="Extra Fields", exact=True).click()
+            for label in ("Container", "Root prefix", "SAS Token (optional)", "Managed Identity Client ID"):
+                expect(dialog.get_by_text(label, exact=True)).to_be_visible()
+            shots["connection-form-blob"] = artifacts / "connection-form-blob.png"
+            dialog.screenshot(path=str(shots["connection-form-blob"]))
         finally:
             browser.close()
 
