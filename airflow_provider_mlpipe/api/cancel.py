@@ -10,20 +10,33 @@ cancels the trigger of a deferred task as a user action and awaits its `on_kill`
 the Databricks run or ADLA job. A local run's runner reacts to the same DB state (see
 `local_runner`).
 
+The triggerer calls `on_kill` only for a trigger it is running. A step that deferred a moment
+ago (not yet picked up), or a deployment whose triggerer is down, would leave its remote job
+running: so the cancel calls the `on_kill` of each deferred step's trigger itself, in a thread
+after the answer (`kill_triggers`). Only this provider's triggers, never other code in the
+api-server; cancelling a remote job twice is harmless.
+
 What was canceled is recorded in the run's conf under `mlpipe.canceled` (who, when, which steps
 had not ended), so the run and those steps read "Canceled" and a second cancel changes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
 from typing import Any
 
 from airflow_provider_mlpipe.api.payload import RUN_RECORD_KEY
+
+log = logging.getLogger(__name__)
 
 #: Key of the cancellation record inside the run's `mlpipe` conf record.
 CANCELED_KEY = "canceled"
 #: Task instance states of steps that had ended before the cancel (they keep their own status).
 ENDED_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+#: The triggers whose `on_kill` a cancel may call itself: this provider's own.
+OWN_TRIGGERS = "airflow_provider_mlpipe.triggers."
 
 
 class RunAlreadyEnded(Exception):
@@ -52,6 +65,8 @@ def cancel_run(session: Any, run: Any, user_name: str | None) -> bool:
 
     An already canceled run is marked failed again, which also settles steps left running by a
     runner that died (idempotent). Raises `RunAlreadyEnded` for a run that ended on its own.
+    The remote jobs of deferred steps are cancelled once the session has committed (see the
+    module's docstring).
     """
     from airflow._shared.timezones import timezone
     from airflow.models.dagbag import DBDagBag
@@ -78,9 +93,62 @@ def cancel_run(session: Any, run: Any, user_name: str | None) -> bool:
     dag = DBDagBag().get_dag_for_run(run, session=session)
     if dag is None:
         raise LookupError(f"the DAG of run {run.run_id!r} ({run.dag_id}) is not in the metadata DB")
+    triggers = deferred_triggers(session, run)
     mark_failed(dag, run, session)
     session.flush()
+    if triggers:
+        _after_commit(session, lambda: kill_triggers(triggers))
     return first_time
+
+
+def deferred_triggers(session: Any, run: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    """(task id, trigger classpath, trigger kwargs) of the run's deferred steps, this provider's only."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.trigger import Trigger
+    from sqlalchemy import select
+
+    rows = session.execute(
+        select(TaskInstance.task_id, Trigger.classpath, Trigger.encrypted_kwargs)
+        .join(Trigger, TaskInstance.trigger_id == Trigger.id)
+        .where(
+            TaskInstance.dag_id == run.dag_id,
+            TaskInstance.run_id == run.run_id,
+            TaskInstance.state == "deferred",
+        )
+    ).all()
+    return [
+        (task_id, classpath, Trigger._decrypt_kwargs(kwargs))
+        for task_id, classpath, kwargs in rows
+        if classpath.startswith(OWN_TRIGGERS)
+    ]
+
+
+def kill_triggers(triggers: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Call each trigger's `on_kill` (cancel its remote job) in a background thread; log the outcome."""
+
+    def run() -> None:
+        from airflow._shared.module_loading import import_string
+
+        for task_id, classpath, kwargs in triggers:
+            try:
+                trigger = import_string(classpath)(**kwargs)
+                asyncio.run(trigger.on_kill())
+            except Exception:  # one step's failure must not keep the others' jobs running
+                log.exception("Cancel: stopping the remote job of step %r (%s) failed", task_id, classpath)
+            else:
+                log.info("Cancel: stopped the remote job of step %r (%s)", task_id, classpath)
+
+    threading.Thread(target=run, name="mlpipe-cancel-remote-jobs", daemon=True).start()
+
+
+def _after_commit(session: Any, action: Any) -> None:
+    """Run `action` once `session` has committed (at once when it is not in a transaction)."""
+    from sqlalchemy import event
+
+    if not session.in_transaction():
+        action()
+        return
+    event.listen(session, "after_commit", lambda _session: action(), once=True)
 
 
 def mark_failed(dag: Any, run: Any, session: Any) -> None:
