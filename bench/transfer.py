@@ -8,7 +8,7 @@ printed as a table with its aims, then a summary (PASS, or BELOW/ABOVE the aim):
 
 1. `sizes`: one file of random bytes of each size, 8 MiB, 64 MiB, 256 MiB and 1 GiB. Upload with
    `BlobDatastore.upload_file` against plain `upload_blob(f, length=..., max_concurrency=4)`;
-   download with `BlobDatastore.download` (a file or a folder: it lists the path too) and with
+   download with `BlobDatastore.download` (a path of unknown kind: a file is one GET) and with
    `BlobDatastore.download_file` (a known file) against plain `download_blob(max_concurrency=4)
    .readinto(f)`: the plain client is built with the SDK's defaults and given the concurrency
    ours uses per file (MAX_BLOB_CONCURRENCY). Runs alternate (which side goes first alternates
@@ -316,8 +316,8 @@ def bench_sizes(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         print_comparison(f"download {label}", run["download"])
         print_comparison(f"download_file {label}", run["download_file"])
     print(
-        f"   ratios ours/plain (throughput, aim >= {AIM_RATIO}x); download: file or folder (one listing "
-        "more than plain), download_file: a known file"
+        f"   ratios ours/plain (throughput, aim >= {AIM_RATIO}x); download: a path of unknown kind, "
+        "download_file: a known file"
     )
     print(row("size", "upload", "download", "download_file", "identical", width=12, cell=15))
     for label, run in figures["runs"].items():

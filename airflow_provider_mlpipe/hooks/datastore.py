@@ -17,6 +17,10 @@ class DatastoreError(RuntimeError):
     """A datastore could not be resolved or could not do what was asked."""
 
 
+class NothingAtPath(DatastoreError):
+    """`download` found neither a file nor a folder at the path (the message names datastore and path)."""
+
+
 def clean_datastore_path(path: str | None) -> str:
     """Normalise a path on a datastore: forward slashes, no leading slash, no '..' escape."""
     text = (path or "").replace("\\", "/").strip("/")

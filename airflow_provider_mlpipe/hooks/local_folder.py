@@ -19,7 +19,12 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, DatastoreError, clean_datastore_path
+from airflow_provider_mlpipe.hooks.datastore import (
+    DatastoreClient,
+    DatastoreError,
+    NothingAtPath,
+    clean_datastore_path,
+)
 
 _STAGING = ".mlpipe-staging"
 #: Lock file, in a folder, that `replace_if_unchanged` holds while it replaces a file of that folder.
@@ -207,7 +212,7 @@ class LocalFolderDatastore(DatastoreClient):
         elif source.is_dir():
             shutil.copytree(source, local_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns(_STAGING))
         else:
-            raise DatastoreError(f"datastore {self.name!r}: nothing at {path!r} (looked in {source})")
+            raise NothingAtPath(f"datastore {self.name!r}: nothing at {path!r} (looked in {source})")
         return local_path
 
     def upload_file(self, local_file: Path, path: str, overwrite: bool = False) -> bool:

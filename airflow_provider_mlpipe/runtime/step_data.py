@@ -19,6 +19,7 @@ from typing import Any
 from airflow_provider_mlpipe.hooks.datastore import (
     DatastoreClient,
     DatastoreError,
+    NothingAtPath,
     clean_datastore_path,
     join_datastore_path,
 )
@@ -149,21 +150,29 @@ class StepData:
         return digest, f"{len(listing)} file(s) at {client.name}:{location.path or '/'}"
 
     def materialize_input(self, location: InputLocation) -> Path:
-        """Make one input readable on this machine and return its local path."""
+        """Make one input readable on this machine and return its local path.
+
+        Elsewhere than in place, the data lands at `inputs/<input>/<its name>` (a file or a
+        folder): one `download`, which tells a file from a folder itself (on Blob, a file costs
+        one GET and no listing).
+        """
         client = self.client(location.datastore)
         path = location.path
-        if not client.exists(path):
-            raise StepDataError(
-                f"step {self.step_name!r}: input {location.name!r}: nothing at {path!r} on datastore "
-                f"{client.name!r} ({client.uri(path)})"
-            )
+        nothing = StepDataError(
+            f"step {self.step_name!r}: input {location.name!r}: nothing at {path!r} on datastore "
+            f"{client.name!r} ({client.uri(path)})"
+        )
         in_place = client.local_path(path)
         if location.mode == "mount" and in_place is not None:
+            if not client.exists(path):
+                raise nothing
             self.log.info("Input %s: reading in place at %s", location.name, in_place)
             return in_place
-        folder = self.workdir / "inputs" / location.name
-        destination = folder if client.is_directory(path) else folder / Path(path).name
-        client.download(path, destination)
+        destination = self.workdir / "inputs" / location.name / (Path(path).name or location.name)
+        try:
+            client.download(path, destination)
+        except NothingAtPath:
+            raise nothing from None
         self.log.info("Input %s: downloaded %s to %s", location.name, client.uri(path), destination)
         return destination
 
