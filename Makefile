@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 AZURITE := node_modules/.bin/azurite-blob
 
-.PHONY: demo test lint format bench ui airflow reuse python data install clean
+.PHONY: demo test unit lint format bench ui airflow reuse python data install clean
 
 # The local Airflow (`.airflow/`, this repo's dags/, this venv first on PATH) of every target below.
 LOCAL := $(PY) scripts/local_airflow.py
@@ -20,6 +20,10 @@ test: $(INSTALLED) $(AZURITE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# The fast lane (about a minute): every test that starts no Airflow deployment, DAG run or browser.
+unit: $(INSTALLED) $(AZURITE)
+	$(PY) -m pytest -m "not integration and not deployment and not browser and not perf"
 
 install: $(INSTALLED) $(AZURITE)
 
