@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 #: v1 statuses a run or step does not leave.
 TERMINAL_STATUSES = frozenset({"Finished", "Failed", "Canceled"})
 DEFAULT_TIMEOUT = 30.0
+#: A read (GET) that meets a dropped connection, a timeout or 502/503/504 is tried again for up to
+#: this many seconds (an api-server restarting, a proxy's hiccup), so a long `wait_for_completion`
+#: survives it; a state change (submit, enable, cancel...) is never sent twice.
+TRANSIENT_RETRY_SECONDS = 60.0
+TRANSIENT_STATUSES = frozenset({502, 503, 504})
 
 
 class PipelineRunError(ValueError):
@@ -125,16 +130,38 @@ class Workspace:
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """An authenticated request; raises `ApiError` for any 4xx/5xx answer."""
+        """An authenticated request; raises `ApiError` for any 4xx/5xx answer.
+
+        A GET is tried again on a transient failure for up to TRANSIENT_RETRY_SECONDS.
+        """
+        import httpx
+
+        deadline = time.monotonic() + (TRANSIENT_RETRY_SECONDS if method.upper() == "GET" else 0)
+        pause = 0.5
+        while True:
+            try:
+                response = self._authenticated(method, path, **kwargs)
+            except httpx.TransportError:
+                if time.monotonic() + pause > deadline:
+                    raise
+            else:
+                if response.status_code not in TRANSIENT_STATUSES or time.monotonic() + pause > deadline:
+                    break
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+        if response.status_code >= 400:
+            detail = _detail(response)
+            raise ApiError(f"{method} {path}: {response.status_code} {detail}", response.status_code, detail)
+        return response
+
+    def _authenticated(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request with the bearer token; once more with a fresh token after a 401."""
         headers = dict(kwargs.pop("headers", None) or {})
         for attempt in range(2):
             headers["Authorization"] = f"Bearer {self.get_token(refresh=attempt > 0)}"
             response = self._client().request(method, path, headers=headers, **kwargs)
             if response.status_code != 401 or self.username is None:
                 break
-        if response.status_code >= 400:
-            detail = _detail(response)
-            raise ApiError(f"{method} {path}: {response.status_code} {detail}", response.status_code, detail)
         return response
 
     def close(self) -> None:
