@@ -76,6 +76,18 @@ def _one_published(session: Any, name: str) -> Any:
     return found[0]
 
 
+def _published_run(session: Any, run_id: str) -> Any:
+    """The run `run_id` of a published pipeline (404 when there is none)."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    names = [m.dag_id for m in _published(session)]
+    run = session.scalars(select(DagRun).where(DagRun.run_id == run_id, DagRun.dag_id.in_(names))).first()
+    if run is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r} of a published pipeline")
+    return run
+
+
 def _param_types(dag: Any) -> dict[str, Any]:
     types = {}
     for name, param in dag.params.items():
@@ -213,36 +225,22 @@ def create_app() -> FastAPI:
 
     @app.get("/runs/{run_id}")
     def get_run(run_id: RunIdPath, user: GetUserDep) -> dict[str, Any]:
-        from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session
-        from sqlalchemy import select
 
         with create_session() as session:
-            names = [m.dag_id for m in _published(session)]
-            run = session.scalars(
-                select(DagRun).where(DagRun.run_id == run_id, DagRun.dag_id.in_(names))
-            ).first()
-            if run is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r} of a published pipeline")
+            run = _published_run(session, run_id)
             _authorize(user, run.dag_id, "GET", run=True)
             return {**_run_summary(run), "Steps": _steps(session, run)}
 
     @app.post("/runs/{run_id}/cancel")
     def cancel(run_id: RunIdPath, user: GetUserDep) -> dict[str, Any]:
         """v1's `PipelineRun.cancel()`: 200 with the run, Canceled (even if it already was); 409 if ended."""
-        from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session
-        from sqlalchemy import select
 
         from airflow_provider_mlpipe.api.cancel import RunAlreadyEnded, cancel_run
 
         with create_session() as session:
-            names = [m.dag_id for m in _published(session)]
-            run = session.scalars(
-                select(DagRun).where(DagRun.run_id == run_id, DagRun.dag_id.in_(names))
-            ).first()
-            if run is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r} of a published pipeline")
+            run = _published_run(session, run_id)
             _authorize(user, run.dag_id, "PUT", run=True)
             try:
                 cancel_run(session, run, user.get_name())
