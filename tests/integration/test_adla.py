@@ -22,19 +22,6 @@ pytestmark = pytest.mark.integration
 EXAMPLE_ID = "mlpipe_adla_example"
 
 
-@pytest.fixture
-def account(adla_standin, monkeypatch):
-    """The stand-in as the `adla_default` connection (a pre-issued token), polled every 0.1 s."""
-    connection = {
-        "conn_type": "mlpipe_adla",
-        "host": adla_standin.account,
-        "extra": {"base_url": adla_standin.url, "access_token": adla_standin.token},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_ADLA_DEFAULT", json.dumps(connection))
-    monkeypatch.setenv("AIRFLOW__MLPIPE__ADLA_POLL_SECONDS", "0.1")
-    return adla_standin
-
-
 def example_file() -> Path:
     target = DAGS_FOLDER / f"{EXAMPLE_ID}.py"
     if not target.exists():
@@ -47,12 +34,12 @@ def submitted(standin) -> list[dict]:
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
-def test_example_runs_usql_between_python_steps(account, monkeypatch, deferrable):
+def test_example_runs_usql_between_python_steps(adla_default, monkeypatch, deferrable):
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(deferrable))
     dag_run = run_dag(example_file(), EXAMPLE_ID, conf={"min_alcohol": 12.5, "regenerate_outputs": True})
 
     assert task_states(dag_run) == {"prep": "success", "summarize": "success", "report": "success"}
-    [job] = submitted(account)
+    [job] = submitted(adla_default)
     script = job["properties"]["script"]
     prepared = xcom_value(dag_run, "prep")["prepared"]
     summary = xcom_value(dag_run, "summarize")["summary"]
@@ -69,18 +56,18 @@ def test_example_runs_usql_between_python_steps(account, monkeypatch, deferrable
     )
     assert report["rows"] == 178
     job_id = xcom_value(dag_run, "summarize", key="adla_job_id")
-    assert job_id in account.jobs, "the job id is kept in XCom, through deferral too"
+    assert job_id in adla_default.jobs, "the job id is kept in XCom, through deferral too"
     assert (
         xcom_value(dag_run, "summarize", key="_link_AdlaJobLink")
-        == f"{account.url}/{account.account}/jobs/{job_id}"
+        == f"{adla_default.url}/{adla_default.account}/jobs/{job_id}"
     )
 
 
-def test_an_unchanged_adla_step_submits_nothing(account):
+def test_an_unchanged_adla_step_submits_nothing(adla_default):
     run_dag(example_file(), EXAMPLE_ID, conf={"min_alcohol": 13.0})
-    count = len(submitted(account))
+    count = len(submitted(adla_default))
     again = run_dag(example_file(), EXAMPLE_ID, conf={"min_alcohol": 13.0})
-    assert task_states(again)["summarize"] == "success" and len(submitted(account)) == count
+    assert task_states(again)["summarize"] == "success" and len(submitted(adla_default)) == count
 
 
 def usql_project(name: str, script: str, params: str = "{}") -> Path:
@@ -96,7 +83,7 @@ def usql_project(name: str, script: str, params: str = "{}") -> Path:
     )
 
 
-def test_a_failed_job_fails_the_task_with_its_errors(account, capfd):
+def test_a_failed_job_fails_the_task_with_its_errors(adla_default, capfd):
     dag_run = run_dag(usql_project("adla_failing", "// @FAIL\n@x = SELECT * FROM @y;\n"), "adla_failing")
     log = capfd.readouterr().out
     assert task_states(dag_run) == {"usql": "failed"}
@@ -104,13 +91,13 @@ def test_a_failed_job_fails_the_task_with_its_errors(account, capfd):
     assert "E_CSC_USER_SYNTAXERROR (line 3): syntax error" in log
 
 
-def test_hostile_parameter_values_cannot_break_out_of_their_literal(account, capfd):
+def test_hostile_parameter_values_cannot_break_out_of_their_literal(adla_default, capfd):
     script = '@x = SELECT "@@label@@" AS label FROM @rows;\n'
     dag_file = usql_project("adla_hostile", script, '{"label": label}')
     hostile = '"; DROP TABLE master.dbo.t; //'
     dag_run = run_dag(dag_file, "adla_hostile", conf={"label": hostile})
     assert task_states(dag_run) == {"usql": "success"}
-    [job] = submitted(account)
+    [job] = submitted(adla_default)
     assert (
         job["properties"]["script"] == '@x = SELECT "\\"; DROP TABLE master.dbo.t; //" AS label FROM @rows;\n'
     )
@@ -118,11 +105,11 @@ def test_hostile_parameter_values_cannot_break_out_of_their_literal(account, cap
     bare = usql_project("adla_bare", "@x = SELECT * FROM @rows WHERE id == @@label@@;\n", '{"label": label}')
     failed = run_dag(bare, "adla_bare", conf={"label": "1; DROP TABLE t"})
     assert task_states(failed) == {"usql": "failed"}
-    assert len(submitted(account)) == 1, "a rejected value submits no job"
+    assert len(submitted(adla_default)) == 1, "a rejected value submits no job"
     assert "@@label@@" in capfd.readouterr().out
 
 
-def test_killing_the_task_cancels_the_job(account):
+def test_killing_the_task_cancels_the_job(adla_default):
     usql_project("adla_killed", "// @HANG\n@x = SELECT 1 AS one FROM @y;\n")
     task = subprocess.Popen(
         [str(Path(sys.executable).with_name("airflow")), "tasks", "test", "adla_killed", "usql"],
@@ -133,21 +120,21 @@ def test_killing_the_task_cancels_the_job(account):
     )
     try:
         deadline = time.monotonic() + 90
-        while not [j for j in account.jobs.values() if j.state == "Running"]:
+        while not [j for j in adla_default.jobs.values() if j.state == "Running"]:
             assert task.poll() is None, task.stdout.read()[-3000:]
             assert time.monotonic() < deadline, "the job never ran"
             time.sleep(0.2)
-        [job_id] = list(account.jobs)
+        [job_id] = list(adla_default.jobs)
         task.send_signal(signal.SIGTERM)
         output, _ = task.communicate(timeout=60)
     finally:
         if task.poll() is None:
             task.kill()
     assert f"cancelling ADLA job {job_id}" in output
-    assert account.jobs[job_id].result == "Cancelled"
+    assert adla_default.jobs[job_id].result == "Cancelled"
 
 
-def test_the_trigger_round_trips_and_cancels_in_on_kill(account):
+def test_the_trigger_round_trips_and_cancels_in_on_kill(adla_default):
     from airflow_provider_mlpipe.hooks.adla import AdlaHook
     from airflow_provider_mlpipe.triggers.adla import AdlaJobTrigger
 
@@ -194,10 +181,10 @@ def test_the_token_credential_adapter_refreshes_before_expiry():
     assert auth.signed_session().headers["Authorization"] == "Bearer t2"
 
 
-def test_test_connection_lists_one_job_and_reports_the_service_reason(account, monkeypatch):
+def test_test_connection_lists_one_job_and_reports_the_service_reason(adla_default, monkeypatch):
     from airflow_provider_mlpipe.hooks.adla import AdlaHook
 
-    endpoint = f"{account.url}/{account.account}"
+    endpoint = f"{adla_default.url}/{adla_default.account}"
     assert AdlaHook().test_connection() == (
         True,
         f"ADLA account 'testadla' at {endpoint} answered (no jobs yet).",
@@ -205,15 +192,19 @@ def test_test_connection_lists_one_job_and_reports_the_service_reason(account, m
     AdlaHook().submit("first", "// a U-SQL script", None, None, None)
     ok, message = AdlaHook().test_connection()
     assert ok and message.endswith("answered (latest job: 'first', Accepted).")
-    assert account.requests[-1] == (
+    assert adla_default.requests[-1] == (
         "GET",
         "/testadla/jobs",
         {"$top": "1", "api-version": "2017-09-01-preview"},
     )
 
     def connection(**changes):
-        fields = {"conn_type": "mlpipe_adla", "host": account.account, **changes}
-        fields["extra"] = {"base_url": account.url, "access_token": account.token, **fields.get("extra", {})}
+        fields = {"conn_type": "mlpipe_adla", "host": adla_default.account, **changes}
+        fields["extra"] = {
+            "base_url": adla_default.url,
+            "access_token": adla_default.token,
+            **fields.get("extra", {}),
+        }
         monkeypatch.setenv("AIRFLOW_CONN_ADLA_DEFAULT", json.dumps(fields))
         return AdlaHook().test_connection()
 

@@ -22,19 +22,6 @@ pytestmark = pytest.mark.integration
 EXAMPLE_ID = "mlpipe_databricks_example"
 
 
-@pytest.fixture
-def workspace(databricks_standin, monkeypatch):
-    """The stand-in as the `databricks_default` connection, polled every 0.2 s."""
-    connection = {
-        "conn_type": "databricks",
-        "host": databricks_standin.url,
-        "password": databricks_standin.token,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", json.dumps(connection))
-    monkeypatch.setenv("AIRFLOW__MLPIPE__DATABRICKS_POLL_SECONDS", "0.2")
-    return databricks_standin
-
-
 def submits(standin) -> list[dict]:
     return [body for method, path, body in standin.requests if path.endswith("/jobs/runs/submit")]
 
@@ -51,12 +38,12 @@ def local(uri: str) -> Path:
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
-def test_example_flows_data_through_the_databricks_step(workspace, monkeypatch, deferrable):
+def test_example_flows_data_through_the_databricks_step(databricks_default, monkeypatch, deferrable):
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(deferrable))
     dag_run = run_dag(example_file(), EXAMPLE_ID, conf={"scale": 2.0, "regenerate_outputs": True})
 
     assert task_states(dag_run) == {"prep": "success", "featurize": "success", "report": "success"}
-    [body] = submits(workspace)
+    [body] = submits(databricks_default)
     task = body["tasks"][0]
     assert task["new_cluster"] == {
         "spark_version": "15.4.x-scala2.12",
@@ -79,22 +66,22 @@ def test_example_flows_data_through_the_databricks_step(workspace, monkeypatch, 
     assert 2 * 3 < report["max_abs_value"] < 2 * 6  # standardised, times the scale of 2.0
 
     run_id = xcom_value(dag_run, "featurize", key="databricks_run_id")
-    assert run_id in workspace.runs, "the run id is kept in XCom, through deferral too"
+    assert run_id in databricks_default.runs, "the run id is kept in XCom, through deferral too"
     page = xcom_value(dag_run, "featurize", key="databricks_run_page_url")
-    assert page == f"{workspace.url}/#job/runs/{run_id}"
+    assert page == f"{databricks_default.url}/#job/runs/{run_id}"
     assert xcom_value(dag_run, "featurize", key="_link_DatabricksRunLink") == page
 
 
-def test_an_unchanged_databricks_step_submits_nothing(workspace):
+def test_an_unchanged_databricks_step_submits_nothing(databricks_default):
     first = run_dag(example_file(), EXAMPLE_ID, conf={"scale": 3.0})
     assert task_states(first)["featurize"] == "success"
-    count = len(submits(workspace))
+    count = len(submits(databricks_default))
     second = run_dag(example_file(), EXAMPLE_ID, conf={"scale": 3.0})
     assert task_states(second) == {"prep": "success", "featurize": "success", "report": "success"}
-    assert len(submits(workspace)) == count
+    assert len(submits(databricks_default)) == count
     assert xcom_value(second, "featurize", key="mlpipe_reuse")["decision"] == "hit"
     run_dag(example_file(), EXAMPLE_ID, conf={"scale": 4.0})
-    assert len(submits(workspace)) == count + 1, "a changed parameter is a changed run spec"
+    assert len(submits(databricks_default)) == count + 1, "a changed parameter is a changed run spec"
 
 
 def failing_project(name: str, script: str) -> Path:
@@ -113,7 +100,7 @@ def failing_project(name: str, script: str) -> Path:
     )
 
 
-def test_a_failed_run_fails_the_task_with_the_runs_error(workspace, capfd):
+def test_a_failed_run_fails_the_task_with_the_runs_error(databricks_default, capfd):
     dag_file = failing_project(
         "databricks_failing",
         "import sys\nprint('ValueError: the input has no rows', file=sys.stderr)\nsys.exit(1)\n",
@@ -126,7 +113,7 @@ def test_a_failed_run_fails_the_task_with_the_runs_error(workspace, capfd):
     assert xcom_value(dag_run, "remote") is None
 
 
-def test_killing_the_task_cancels_the_run(workspace):
+def test_killing_the_task_cancels_the_run(databricks_default):
     write_project(
         "databricks_killed",
         """
@@ -148,21 +135,21 @@ def test_killing_the_task_cancels_the_run(workspace):
     )
     try:
         deadline = time.monotonic() + 90
-        while not [r for r in workspace.runs.values() if r.state["life_cycle_state"] == "RUNNING"]:
+        while not [r for r in databricks_default.runs.values() if r.state["life_cycle_state"] == "RUNNING"]:
             assert task.poll() is None, task.stdout.read()[-3000:]
             assert time.monotonic() < deadline, "the run never started"
             time.sleep(0.2)
-        [run_id] = list(workspace.runs)
+        [run_id] = list(databricks_default.runs)
         task.send_signal(signal.SIGTERM)
         output, _ = task.communicate(timeout=60)
     finally:
         if task.poll() is None:
             task.kill()
     assert f"cancelling Databricks run {run_id}" in output
-    assert workspace.wait_until_state(run_id, "TERMINATED").state["result_state"] == "CANCELED"
+    assert databricks_default.wait_until_state(run_id, "TERMINATED").state["result_state"] == "CANCELED"
 
 
-def test_the_trigger_round_trips_and_cancels_in_on_kill(workspace):
+def test_the_trigger_round_trips_and_cancels_in_on_kill(databricks_default):
     from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
     from airflow_provider_mlpipe.triggers.databricks import DatabricksRunTrigger
 
@@ -194,7 +181,7 @@ def test_the_trigger_round_trips_and_cancels_in_on_kill(workspace):
             DatabricksRunTrigger(**{"run_id": 1, "databricks_conn_id": "c", **bad})
 
 
-def test_a_retry_reattaches_to_a_live_run_and_resubmits_after_a_failed_one(workspace):
+def test_a_retry_reattaches_to_a_live_run_and_resubmits_after_a_failed_one(databricks_default):
     from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
     from airflow_provider_mlpipe.operators.databricks import DatabricksStepOperator
 
@@ -224,12 +211,12 @@ def test_a_retry_reattaches_to_a_live_run_and_resubmits_after_a_failed_one(works
     )
     ti.try_number = 2
     assert operator._submit_or_attach(hook, hang, ti) == first, "a retry after a worker died re-attaches"
-    assert pushed["databricks_run_id"] == first and len(workspace.runs) == 1
+    assert pushed["databricks_run_id"] == first and len(databricks_default.runs) == 1
     hook.cancel(first)
-    workspace.wait_until_state(first, "TERMINATED")
+    databricks_default.wait_until_state(first, "TERMINATED")
     ti.try_number = 3
     second = operator._submit_or_attach(hook, hang, ti)
-    assert second != first and len(workspace.runs) == 2, "after a failed run, a retry runs again"
+    assert second != first and len(databricks_default.runs) == 2, "after a failed run, a retry runs again"
     hook.cancel(second)
 
 
@@ -266,21 +253,23 @@ def test_a_dead_host_fails_fast_and_auth_is_explicit(monkeypatch):
     assert (options["azure_client_id"], options["azure_tenant_id"]) == ("app", "tenant")
 
 
-def test_test_connection_signs_in_and_reports_the_server_reason(workspace, monkeypatch):
+def test_test_connection_signs_in_and_reports_the_server_reason(databricks_default, monkeypatch):
     from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
 
     assert DatabricksHook().test_connection() == (
         True,
-        f"Signed in to Databricks workspace {workspace.url} as {workspace.user_name}.",
+        f"Signed in to Databricks workspace {databricks_default.url} as {databricks_default.user_name}.",
     )
-    assert ("GET", "/api/2.0/preview/scim/v2/Me", {}) in workspace.requests
+    assert ("GET", "/api/2.0/preview/scim/v2/Me", {}) in databricks_default.requests
 
     def tested(**connection):
         monkeypatch.setenv("AIRFLOW_CONN_PROBE", json.dumps({"conn_type": "databricks", **connection}))
         return DatabricksHook("probe", retry_timeout_seconds=3, http_timeout_seconds=2).test_connection()
 
-    ok, message = tested(host=workspace.url, password="dapi-expired")
-    assert not ok and message.startswith(f"Databricks workspace {workspace.url}: Invalid access token.")
+    ok, message = tested(host=databricks_default.url, password="dapi-expired")
+    assert not ok and message.startswith(
+        f"Databricks workspace {databricks_default.url}: Invalid access token."
+    )
     assert "auth_type=pat" in message and "dapi-expired" not in message  # the SDK's context, token masked
     ok, message = tested(host="http://127.0.0.1:9", password="t")
     assert not ok and message.startswith("Databricks workspace http://127.0.0.1:9: ")

@@ -174,18 +174,11 @@ def test_two_tasks_replacing_the_same_stale_entry_both_succeed_and_leave_one_val
     assert pipeline.run() == ("success", False), "the next unchanged run is a HIT"
 
 
-def test_a_deferred_remote_step_replaces_its_stale_entry(databricks_standin, monkeypatch):
+def test_a_deferred_remote_step_replaces_its_stale_entry(databricks_default, monkeypatch):
     """The stale version crosses the deferral (XCom) to the resumed task, which replaces the entry."""
     from tests.integration.dagruns import xcom_value
     from tests.integration.test_databricks import EXAMPLE_ID, example_file, submits
 
-    connection = {
-        "conn_type": "databricks",
-        "host": databricks_standin.url,
-        "password": databricks_standin.token,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", json.dumps(connection))
-    monkeypatch.setenv("AIRFLOW__MLPIPE__DATABRICKS_POLL_SECONDS", "0.2")
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     conf = {"scale": 7.0}
     first = run_dag(example_file(), EXAMPLE_ID, conf=conf)
@@ -198,7 +191,7 @@ def test_a_deferred_remote_step_replaces_its_stale_entry(databricks_standin, mon
     second = run_dag(example_file(), EXAMPLE_ID, conf=conf)
     decision = xcom_value(second, "featurize", key="mlpipe_reuse")
     assert decision["reason"] == "recorded outputs missing: features" and decision["replaced"] is True
-    count = len(submits(databricks_standin))
+    count = len(submits(databricks_default))
     third = run_dag(example_file(), EXAMPLE_ID, conf=conf)
     assert xcom_value(third, "featurize", key="mlpipe_reuse")["decision"] == "hit"
-    assert len(submits(databricks_standin)) == count
+    assert len(submits(databricks_default)) == count

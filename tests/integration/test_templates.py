@@ -119,19 +119,7 @@ def test_a_template_error_fails_the_task_naming_the_step(markers, capfd):
     assert "'no_such_variable' is undefined" in log
 
 
-@pytest.fixture
-def workspace(databricks_standin, monkeypatch):
-    connection = {
-        "conn_type": "databricks",
-        "host": databricks_standin.url,
-        "password": databricks_standin.token,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", json.dumps(connection))
-    monkeypatch.setenv("AIRFLOW__MLPIPE__DATABRICKS_POLL_SECONDS", "0.2")
-    return databricks_standin
-
-
-def test_databricks_parameters_are_rendered_into_the_remote_run(workspace, markers):
+def test_databricks_parameters_are_rendered_into_the_remote_run(databricks_default, markers):
     dag_file = write_project(
         "templated_databricks",
         """
@@ -156,7 +144,7 @@ def test_databricks_parameters_are_rendered_into_the_remote_run(workspace, marke
     assert ran["argv"] == ["--day", "2026-01-05", "--label", HOSTILE, "--bound", HOSTILE]
     submitted = {
         body["run_name"]: body["tasks"][0]
-        for _m, path, body in workspace.requests
+        for _m, path, body in databricks_default.requests
         if path.endswith("/submit")
     }
     assert submitted["script"]["new_cluster"]["spark_conf"] == {
@@ -173,19 +161,7 @@ def test_databricks_parameters_are_rendered_into_the_remote_run(workspace, marke
     assert [r["argv"][1] for r in executions(markers, "databricks")] == ["2026-01-05", "2026-01-06"]
 
 
-@pytest.fixture
-def account(adla_standin, monkeypatch):
-    connection = {
-        "conn_type": "mlpipe_adla",
-        "host": adla_standin.account,
-        "extra": {"base_url": adla_standin.url, "access_token": adla_standin.token},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_ADLA_DEFAULT", json.dumps(connection))
-    monkeypatch.setenv("AIRFLOW__MLPIPE__ADLA_POLL_SECONDS", "0.1")
-    return adla_standin
-
-
-def test_adla_params_are_rendered_into_the_submitted_script(account):
+def test_adla_params_are_rendered_into_the_submitted_script(adla_default):
     dag_file = write_project(
         "templated_adla",
         """
@@ -203,7 +179,7 @@ def test_adla_params_are_rendered_into_the_submitted_script(account):
     )
     dag_run = run(dag_file, "templated_adla", JAN_5, {"label": HOSTILE})
     assert task_states(dag_run) == {"usql": "success"}
-    [job] = [body for method, _path, body in account.requests if method == "PUT"]
+    [job] = [body for method, _path, body in adla_default.requests if method == "PUT"]
     assert job["properties"]["script"] == (
         f'@x = SELECT "2026-01-05" AS day, "{HOSTILE}" AS label, "{HOSTILE}" AS bound FROM @rows;\n'
     )

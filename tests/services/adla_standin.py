@@ -346,3 +346,16 @@ def adla_standin() -> Iterator[AdlaStandIn]:
     """A started stand-in (token ``adla-test-token``, account ``testadla``), stopped after the test."""
     with AdlaStandIn() as standin:
         yield standin
+
+
+@pytest.fixture
+def adla_default(adla_standin: AdlaStandIn, monkeypatch: pytest.MonkeyPatch) -> AdlaStandIn:
+    """The stand-in as the `adla_default` connection (a pre-issued token), polled every 0.1 s."""
+    connection = {
+        "conn_type": "mlpipe_adla",
+        "host": adla_standin.account,
+        "extra": {"base_url": adla_standin.url, "access_token": adla_standin.token},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_ADLA_DEFAULT", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW__MLPIPE__ADLA_POLL_SECONDS", "0.1")
+    return adla_standin

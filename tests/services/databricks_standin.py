@@ -519,3 +519,18 @@ def databricks_standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
         monkeypatch.delenv(key)
     with DatabricksStandIn(dbfs_root=tmp_path / "dbfs") as standin:
         yield standin
+
+
+@pytest.fixture
+def databricks_default(
+    databricks_standin: DatabricksStandIn, monkeypatch: pytest.MonkeyPatch
+) -> DatabricksStandIn:
+    """The stand-in as the `databricks_default` connection, polled every 0.2 s."""
+    connection = {
+        "conn_type": "databricks",
+        "host": databricks_standin.url,
+        "password": databricks_standin.token,
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW__MLPIPE__DATABRICKS_POLL_SECONDS", "0.2")
+    return databricks_standin
