@@ -7,24 +7,13 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from tests.services.azurite import AzuriteServer, blob_connection
+from tests.services.azurite import AzuriteServer, as_connection, blob_connection
 
 pytestmark = pytest.mark.integration
-
-
-def as_connection(description: dict[str, Any]) -> SimpleNamespace:
-    return SimpleNamespace(
-        conn_type=description["conn_type"],
-        host=description.get("host"),
-        login=description.get("login"),
-        password=description.get("password"),
-        extra_dejson=description.get("extra", {}),
-    )
 
 
 def hook_for(description: dict[str, Any]) -> Any:

@@ -6,7 +6,6 @@ import os
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -16,6 +15,7 @@ from tests.services.azurite import (
     AUTH_STYLES,
     AzuriteServer,
     airflow_conn_env,
+    as_connection,
     blob_connection,
     container_sas_token,
 )
@@ -23,17 +23,6 @@ from tests.services.azurite import (
 pytestmark = pytest.mark.integration
 
 MB = 1024 * 1024
-
-
-def as_connection(description: dict[str, Any]) -> SimpleNamespace:
-    """A Connection-like object from Airflow's JSON form of a connection."""
-    return SimpleNamespace(
-        conn_type=description["conn_type"],
-        host=description.get("host"),
-        login=description.get("login"),
-        password=description.get("password"),
-        extra_dejson=description.get("extra", {}),
-    )
 
 
 def write_tree(root: Path, files: dict[str, bytes]) -> Path:

@@ -35,7 +35,7 @@ from airflow_provider_mlpipe.hooks.datastore import DatastoreError
 from airflow_provider_mlpipe.hooks.local_folder import LocalFolderDatastore
 from airflow_provider_mlpipe.runtime import transfer
 from airflow_provider_mlpipe.runtime.transfer import TransferResult, copy_data
-from tests.services.azurite import AzuriteServer, blob_connection, start_azurite
+from tests.services.azurite import AzuriteServer, as_connection, blob_connection, start_azurite
 
 MB = 1024 * 1024
 BLOBS = Datastore("blobs")
@@ -418,16 +418,6 @@ class WireCounter:
             if request.method == "GET" and not listing:
                 self.content_gets += 1
                 self.content_bytes += int(response.headers.get("Content-Length") or 0)
-
-
-def as_connection(description: dict[str, Any]) -> SimpleNamespace:
-    return SimpleNamespace(
-        conn_type=description["conn_type"],
-        host=description.get("host"),
-        login=description.get("login"),
-        password=description.get("password"),
-        extra_dejson=description.get("extra", {}),
-    )
 
 
 def blob_store(server: AzuriteServer, container: str, name: str = "blob", **options: Any):

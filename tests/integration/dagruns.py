@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import runpy
 import shutil
+import sqlite3
+import subprocess
+import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +70,36 @@ def xcom_value(dag_run, task_id: str, key: str = "return_value") -> Any:
         query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
         row = session.scalars(query if hasattr(query, "whereclause") else select(query)).first()
         return None if row is None else XComModel.deserialize_value(row)
+
+
+def tasks_tested_at_once(dag_id: str, task_id: str, env: dict[str, str], timeout: float) -> list[str]:
+    """Run `airflow tasks test` for one task twice at the same time, each with its own copy of
+    the metadata DB (as two workers would), and return both logs after checking both succeeded.
+
+    The copies are made with SQLite's backup API: it includes what is still in the WAL, and it
+    keeps this process's locks on the DB. Copying the file with open()/close() drops every POSIX
+    lock this process holds on it, and the next process to close the DB then deletes the WAL
+    that this process still writes to (its later writes are lost to every other process).
+    """
+    home = Path(env["AIRFLOW_HOME"])
+    processes = []
+    for number in (1, 2):
+        database = home / f"race-{dag_id}-{number}.db"
+        with (
+            closing(sqlite3.connect(home / "airflow.db")) as source,
+            closing(sqlite3.connect(database)) as copy,
+        ):
+            source.backup(copy)
+        processes.append(
+            subprocess.Popen(
+                [str(Path(sys.executable).with_name("airflow")), "tasks", "test", dag_id, task_id],
+                env=dict(env, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{database}"),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    logs = [process.communicate(timeout=timeout)[0] for process in processes]
+    for process, log in zip(processes, logs, strict=True):
+        assert process.returncode == 0, log[-3000:]
+    return logs

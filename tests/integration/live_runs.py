@@ -97,3 +97,17 @@ def running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+# A pipeline's first step: writes --n numbers into --out/numbers.txt.
+PREPARE = """
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--n", type=int)
+parser.add_argument("--out")
+args = parser.parse_args()
+os.makedirs(args.out, exist_ok=True)
+with open(os.path.join(args.out, "numbers.txt"), "w") as handle:
+    handle.write(",".join(str(i) for i in range(args.n)))
+print(f"prepare wrote {args.n} numbers")
+"""

@@ -14,7 +14,7 @@ from airflow_provider_mlpipe import (
     Workspace,
 )
 from airflow_provider_mlpipe.client import ApiError
-from tests.integration.live_runs import BOOKKEEPING, GATED_SCRIPT, GatedOutput
+from tests.integration.live_runs import BOOKKEEPING, GATED_SCRIPT, PREPARE, GatedOutput
 
 pytestmark = [pytest.mark.integration, pytest.mark.deployment]
 
@@ -36,18 +36,6 @@ train = PythonScriptStep(
     outputs=[report], source_directory="{PIPELINE}_src",
 )
 dag = Pipeline([train]).publish("{PIPELINE}", description="client test pipeline", version="2.0")
-"""
-
-PREPARE = """
-import argparse, os
-parser = argparse.ArgumentParser()
-parser.add_argument("--n", type=int)
-parser.add_argument("--out")
-args = parser.parse_args()
-os.makedirs(args.out, exist_ok=True)
-with open(os.path.join(args.out, "numbers.txt"), "w") as handle:
-    handle.write(",".join(str(i) for i in range(args.n)))
-print(f"prepare wrote {args.n} numbers")
 """
 
 TRAIN = """

@@ -24,6 +24,7 @@ from tests.integration.live_runs import (
     BOOKKEEPING,
     GATED_SCRIPT,
     LOOP_SCRIPT,
+    PREPARE,
     GatedOutput,
     loop_pids,
     running,
@@ -171,19 +172,6 @@ def test_cancel_before_the_first_step_runs_nothing(tmp_path):
     assert run.get_status() == "Canceled"
     assert run.wait_for_completion(show_output=False) == "Canceled"
     assert not marker.exists()
-
-
-PREPARE = """
-import argparse, os
-parser = argparse.ArgumentParser()
-parser.add_argument("--n", type=int)
-parser.add_argument("--out")
-args = parser.parse_args()
-os.makedirs(args.out, exist_ok=True)
-with open(os.path.join(args.out, "numbers.txt"), "w") as handle:
-    handle.write(",".join(str(i) for i in range(args.n)))
-print(f"prepare wrote {args.n} numbers")
-"""
 
 
 def test_local_experiment_runs_a_notebook_pipeline(tmp_path, monkeypatch):

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import DAGS_FOLDER
-from tests.integration.dagruns import run_dag, task_states, write_project, xcom_value
+from tests.integration.dagruns import run_dag, task_states, tasks_tested_at_once, write_project, xcom_value
 from tests.services.azurite import airflow_conn_env, blob_connection
 
 pytestmark = pytest.mark.integration
@@ -80,14 +77,6 @@ class Scenario:
         from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook
 
         return list(ReuseCacheHook(self.store.name).list_entries())
-
-
-@pytest.fixture
-def markers(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "markers"
-    folder.mkdir()
-    monkeypatch.setenv("MLPIPE_TEST_MARKERS", str(folder))
-    return folder
 
 
 @pytest.fixture(params=["local", "blob"])
@@ -181,9 +170,7 @@ def test_regenerate_outputs_as_a_to_dag_default(markers):
 
 
 @pytest.mark.parametrize("kind", ["local", "blob"])
-def test_two_simultaneous_runs_both_succeed_and_keep_one_entry(
-    kind, request, tmp_path, markers, airflow_home
-):
+def test_two_simultaneous_runs_both_succeed_and_keep_one_entry(kind, request, tmp_path, markers):
     env = dict(os.environ, MLPIPE_TEST_SLEEP="3")
     if kind == "local":
         connection = {"conn_type": "mlpipe_local", "extra": {"root": str(tmp_path / "store")}}
@@ -195,23 +182,8 @@ def test_two_simultaneous_runs_both_succeed_and_keep_one_entry(
     os.environ.update(airflow_conn_env("race_store", connection))
     try:
         scenario = Scenario(f"race_{kind}", "race_store", markers)
-        processes = []
-        for number in (1, 2):
-            database = tmp_path / f"airflow{number}.db"
-            shutil.copy(airflow_home / "airflow.db", database)
-            env_n = dict(env, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{database}")
-            processes.append(
-                subprocess.Popen(
-                    [str(Path(sys.executable).with_name("airflow")), "tasks", "test", scenario.dag_id, "a"],
-                    env=env_n,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )
-            )
-        logs = [p.communicate(timeout=240)[0] for p in processes]
-        for process, log in zip(processes, logs, strict=True):
-            assert process.returncode == 0, log[-3000:]
+        logs = tasks_tested_at_once(scenario.dag_id, "a", env, timeout=240)
+        for log in logs:
             assert "Reuse: MISS (no entry)" in log, log[-3000:]
         assert scenario.markers.read_text().splitlines() == ["a", "a"], "both ran at the same time"
         recorded = ["Reuse: recorded entry" in log for log in logs]

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.integration.dagruns import run_dag, task_states, write_project
+from tests.integration.dagruns import run_dag, task_states, tasks_tested_at_once, write_project
 from tests.services.azurite import airflow_conn_env, blob_connection
 
 pytestmark = pytest.mark.integration
@@ -82,14 +79,6 @@ class OneStep:
         assert self.store.create_only(path, json.dumps(entry).encode())
 
 
-@pytest.fixture
-def markers(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "markers"
-    folder.mkdir()
-    monkeypatch.setenv("MLPIPE_TEST_MARKERS", str(folder))
-    return folder
-
-
 @pytest.fixture(params=["local", "blob"])
 def kind(request, tmp_path, monkeypatch) -> str:
     """Datastore `stale_store`: a local folder or a fresh container on Azurite."""
@@ -135,32 +124,16 @@ def test_an_entry_recording_an_invalid_path_is_a_miss_not_a_failure(kind, marker
 
 
 def test_two_tasks_replacing_the_same_stale_entry_both_succeed_and_leave_one_valid_entry(
-    kind, markers, tmp_path, airflow_home, capfd
+    kind, markers, capfd
 ):
     pipeline = OneStep(f"stale_race_{kind}", "stale_store", markers)
     assert pipeline.run() == ("success", True)
     stale = pipeline.entry()
     pipeline.store.delete(stale["outputs"]["out"]["path_on_datastore"])
 
-    processes = []
-    for number in (1, 2):  # each task with its own copy of the metadata DB, as two workers would
-        database = tmp_path / f"airflow{number}.db"
-        shutil.copy(airflow_home / "airflow.db", database)
-        env = dict(
-            os.environ, MLPIPE_TEST_SLEEP="3", AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{database}"
-        )
-        processes.append(
-            subprocess.Popen(
-                [str(Path(sys.executable).with_name("airflow")), "tasks", "test", pipeline.dag_id, "train"],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    logs = [p.communicate(timeout=300)[0] for p in processes]
-    for process, log in zip(processes, logs, strict=True):
-        assert process.returncode == 0, log[-3000:]
+    env = dict(os.environ, MLPIPE_TEST_SLEEP="3")
+    logs = tasks_tested_at_once(pipeline.dag_id, "train", env, timeout=300)
+    for log in logs:
         assert "Reuse: MISS (recorded outputs missing: out)" in log, log[-3000:]
     assert pipeline.runs() == 3, "both tasks ran the script"
     replaced = ["Reuse: replaced the stale entry" in log for log in logs]

@@ -32,14 +32,6 @@ PROBE = """
 """
 
 
-@pytest.fixture
-def markers(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "markers"
-    folder.mkdir()
-    monkeypatch.setenv("MLPIPE_TEST_MARKERS", str(folder))
-    return folder
-
-
 def executions(markers: Path, name: str) -> list[dict]:
     log = markers / f"{name}.jsonl"
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

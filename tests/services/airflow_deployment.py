@@ -104,6 +104,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def api_server_health(url: str) -> dict[str, Any] | None:
+    """`GET /api/v2/monitor/health` (no auth needed), or None while the API server is not up."""
+    import httpx
+
+    try:
+        response = httpx.get(f"{url}/api/v2/monitor/health", timeout=5)
+    except httpx.HTTPError:
+        return None
+    return response.json() if response.status_code == 200 else None
+
+
 def _pg_connect(database: str = PG_ADMIN_DATABASE):
     try:
         import psycopg2
@@ -503,14 +514,7 @@ class AirflowDeployment:
             )
 
     def health(self) -> dict[str, Any] | None:
-        """`GET /api/v2/monitor/health` (no auth needed), or None while the API server is not up."""
-        import httpx
-
-        try:
-            response = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5)
-        except httpx.HTTPError:
-            return None
-        return response.json() if response.status_code == 200 else None
+        return api_server_health(self.url)
 
     def _unhealthy(self, health: dict[str, Any] | None) -> list[str]:
         if health is None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -227,6 +228,17 @@ def _expiry(hours: float) -> datetime:
 
 
 # ---------------------------------------------------------------------- Airflow connections
+
+
+def as_connection(description: dict[str, Any]) -> SimpleNamespace:
+    """A Connection-like object from Airflow's JSON form of a connection (see `blob_connection`)."""
+    return SimpleNamespace(
+        conn_type=description["conn_type"],
+        host=description.get("host"),
+        login=description.get("login"),
+        password=description.get("password"),
+        extra_dejson=description.get("extra", {}),
+    )
 
 
 def blob_connection(

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.services.airflow_deployment import free_port
+from tests.services.airflow_deployment import api_server_health, free_port
 
 if TYPE_CHECKING:
     import httpx
@@ -185,13 +185,7 @@ class LocalUI:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def health(self) -> dict[str, Any] | None:
-        import httpx
-
-        try:
-            response = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5)
-        except httpx.HTTPError:
-            return None
-        return response.json() if response.status_code == 200 else None
+        return api_server_health(self.url)
 
     def unhealthy(self) -> list[str]:
         """Components not (yet) healthy; "api-server" while it does not answer."""
