@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mlpipe.contract import METRICS_XCOM_KEY, REGENERATE_OUTPUTS, RUN_RECORD_KEY
+
 if TYPE_CHECKING:
     import httpx
 
@@ -234,7 +236,7 @@ class PublishedPipeline:
             raise ValueError("PublishedPipeline.submit: experiment_name is required")
         assignments = dict(pipeline_parameters or {})
         if regenerate_outputs:
-            assignments["regenerate_outputs"] = True
+            assignments[REGENERATE_OUTPUTS] = True
         body: dict[str, Any] = {"ExperimentName": experiment_name, "ParameterAssignments": assignments}
         if description is not None:
             body["Description"] = description
@@ -365,13 +367,13 @@ def _run_locally(
     description: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> PipelineRun:
-    from airflow_provider_mlpipe.api.payload import RUN_RECORD_KEY, PayloadError, check_submission
+    from airflow_provider_mlpipe.api.payload import PayloadError, check_submission
 
     dag_id = local_dag_id(experiment)
     dag = pipeline.to_dag(dag_id)
     assignments = dict(pipeline_parameters or {})
     if regenerate_outputs:
-        assignments["regenerate_outputs"] = True
+        assignments[REGENERATE_OUTPUTS] = True
     types = {name: (param.schema or {}).get("type") for name, param in dag.params.items()}
     try:
         submission = check_submission(
@@ -475,7 +477,6 @@ class StepRun:
 
         from airflow_provider_mlpipe.authoring.datastore import Datastore
         from airflow_provider_mlpipe.hooks.datastore import join_datastore_path
-        from airflow_provider_mlpipe.run_context import METRICS_XCOM_KEY
 
         logged = self.run._step_xcom(self.name, METRICS_XCOM_KEY)
         if isinstance(logged, dict) and logged:

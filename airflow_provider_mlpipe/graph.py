@@ -21,13 +21,10 @@ from airflow_provider_mlpipe.authoring.data import (
 )
 from airflow_provider_mlpipe.authoring.datastore import Datastore
 from airflow_provider_mlpipe.authoring.steps import FileChecks, PipelineStep, data_of
+from airflow_provider_mlpipe.contract import CONTINUE_ON_STEP_FAILURE, REGENERATE_OUTPUTS
+from airflow_provider_mlpipe.step_kinds import operator_path_for
 
 _NOT_TASK_ID_CHARS = re.compile(r"[^\w-]", re.ASCII)
-
-#: Run conf key and DAG param that make a run reuse nothing (v1's `regenerate_outputs`).
-REGENERATE_OUTPUTS = "regenerate_outputs"
-#: Run conf key and param of a published pipeline: False starts no step after a failed one.
-CONTINUE_ON_STEP_FAILURE = "continue_on_step_failure"
 
 
 def task_id_for(step_name: str) -> str:
@@ -63,20 +60,26 @@ class OutputSpec(TypedDict):
 
 @dataclass
 class StepNode:
-    """A step with everything the translation needs, in plain values."""
+    """A step with everything the translation needs, in plain values (no authoring objects).
 
-    step: PipelineStep
+    `operator` is the dotted path of the operator class that runs the step (see `step_kinds`),
+    `operator_kwargs` the step kind's own arguments for it.
+    """
+
+    name: str
     task_id: str
+    operator: str
+    operator_kwargs: dict[str, Any] = field(default_factory=dict)
+    parameters: list[str] = field(default_factory=list)  # names of the PipelineParameters it uses
+    allow_reuse: bool = True
+    version: str | None = None
+    compute_target: str | None = None
     upstream: list[str] = field(default_factory=list)  # step names
     inputs: list[InputSpec] = field(default_factory=list)
     outputs: list[OutputSpec] = field(default_factory=list)
     arguments: list[dict[str, Any]] = field(default_factory=list)
     source_directory: Path | None = None
     script_path: Path | None = None
-
-    @property
-    def name(self) -> str:
-        return self.step.name
 
 
 @dataclass
@@ -160,6 +163,10 @@ def build_graph(
     problems += _name_problems(all_steps)
     for step in all_steps:
         problems += step.problems(files, default_source_directory)
+        try:
+            operator_path_for(step)
+        except TypeError as error:
+            problems.append(str(error))
     producers, producer_problems = _producers(all_steps)
     problems += producer_problems
     parameters, parameter_problems = _parameters(all_steps)
@@ -250,13 +257,20 @@ def _node(
         }
         for o in step.outputs
     ]
+    arguments = [argument_token(step, a) for a in step.arguments]
     return StepNode(
-        step=step,
+        name=step.name,
         task_id=task_id_for(step.name),
+        operator=operator_path_for(step),
+        operator_kwargs=step.operator_kwargs(source_directory, script_path, arguments),
+        parameters=list(dict.fromkeys(p.name for p in step.parameters())),
+        allow_reuse=step.allow_reuse,
+        version=step.version,
+        compute_target=step.compute_target,
         upstream=[b.name for b in before],
         inputs=inputs,
         outputs=outputs,
-        arguments=[argument_token(step, a) for a in step.arguments],
+        arguments=arguments,
         source_directory=source_directory,
         script_path=script_path,
     )

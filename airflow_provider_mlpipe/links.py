@@ -7,9 +7,6 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 
-#: XCom key under which a step task records its reuse decision (see ReuseCacheHook).
-REUSE_XCOM_KEY = "mlpipe_reuse"
-
 
 def task_instance_url(dag_id: str, run_id: str, task_id: str) -> str:
     """The Airflow 3 UI page of one task instance (absolute when `[api] base_url` is set)."""

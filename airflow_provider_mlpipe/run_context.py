@@ -19,8 +19,6 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-#: XCom key of a step's metrics (`{name: value | [values] | {column: [values]}}`), always pushed.
-METRICS_XCOM_KEY = "mlpipe_metrics"
 #: Name of the aggregated metrics file at `mlpipe/<dag_id>/<run_id>/<task_id>/` on the step's datastore.
 METRICS_FILE_NAME = "metrics.json"
 #: Environment variable naming the JSON-lines file a step script appends its metrics to.

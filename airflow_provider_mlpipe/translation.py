@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import DAG, Param, TaskGroup
 from airflow.sdk.definitions._internal.contextmanager import DagContext
 
-from airflow_provider_mlpipe.api.payload import PIPELINE_TAG
-from airflow_provider_mlpipe.authoring.adla import AdlaStep
 from airflow_provider_mlpipe.authoring.data import DataPath, PipelineParameter
-from airflow_provider_mlpipe.authoring.databricks import DatabricksStep
 from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
-from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
-from airflow_provider_mlpipe.authoring.transfer import DataTransferStep
-from airflow_provider_mlpipe.graph import CONTINUE_ON_STEP_FAILURE, REGENERATE_OUTPUTS
+from airflow_provider_mlpipe.contract import (
+    CONTINUE_ON_STEP_FAILURE,
+    DATASTORE_SCHEDULE_TAG,
+    PIPELINE_TAG,
+    PUBLISHED_TAG,
+    REGENERATE_OUTPUTS,
+    VERSION_TAG_PREFIX,
+)
+from airflow_provider_mlpipe.step_kinds import import_class
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -59,9 +62,8 @@ def parameter_param(parameter: PipelineParameter, users: list[str]) -> Param:
 def pipeline_params(graph: PipelineGraph) -> dict[str, Param]:
     users: dict[str, list[str]] = {name: [] for name in graph.parameters}
     for node in graph.nodes:
-        for parameter in node.step.parameters():
-            if node.name not in users[parameter.name]:
-                users[parameter.name].append(node.name)
+        for name in node.parameters:
+            users[name].append(node.name)
     return {name: parameter_param(p, users[name]) for name, p in graph.parameters.items()}
 
 
@@ -149,7 +151,7 @@ def add_new_data_dispatcher(schedule: DatastoreSchedule, pipeline_dag: DAG) -> D
         dispatcher_dag_id(pipeline_dag.dag_id),
         schedule=[asset],
         max_active_runs=1,
-        tags=["mlpipe:datastore-schedule"],
+        tags=[DATASTORE_SCHEDULE_TAG],
         description=f"Starts one run of {pipeline_dag.dag_id} per new or changed file of {asset.uri}",
         doc_md=(
             f"Datastore schedule of `{pipeline_dag.dag_id}`: each new or changed file under "
@@ -185,8 +187,6 @@ def publish_pipeline(
     Active on creation, as in v1 (a paused DAG's submissions get 409 until someone enables it),
     whatever `[core] dags_are_paused_at_creation` says, unless `is_paused_upon_creation=True`.
     """
-    from airflow_provider_mlpipe.api.payload import PUBLISHED_TAG, VERSION_TAG_PREFIX
-
     dag_kwargs.setdefault("is_paused_upon_creation", False)
     tags = [*dag_kwargs.pop("tags", []), PUBLISHED_TAG]
     if version is not None:
@@ -267,8 +267,8 @@ def add_step_tasks(graph: PipelineGraph, regenerate_outputs: bool = False) -> di
 def step_operator(
     node: StepNode, upstream_task_ids: dict[str, str], regenerate_outputs: bool = False
 ) -> BaseOperator:
-    """The operator that runs one step; inputs name their producers' real task ids."""
-    step = node.step
+    """The operator that runs one step (its kind's, from `node.operator`); inputs name their
+    producers' real task ids."""
     inputs = []
     for spec in node.inputs:
         record = dict(spec)
@@ -277,58 +277,13 @@ def step_operator(
         inputs.append(record)
     common: dict[str, Any] = {
         "task_id": node.task_id,
-        "step_name": step.name,
+        "step_name": node.name,
         "inputs": inputs,
         "outputs": [dict(o) for o in node.outputs],
-        "allow_reuse": step.allow_reuse,
-        "step_version": step.version,
+        "allow_reuse": node.allow_reuse,
+        "step_version": node.version,
         "regenerate_outputs": regenerate_outputs,
     }
-    if step.compute_target:
-        common["queue"] = step.compute_target
-    if isinstance(step, PythonScriptStep):
-        from airflow_provider_mlpipe.operators.python_script import PythonScriptStepOperator
-
-        return PythonScriptStepOperator(
-            script_name=step.script_name,
-            source_directory=str(node.source_directory) if node.source_directory else None,
-            script_path=str(node.script_path),
-            arguments=node.arguments,
-            step_params={key: _param_value(value) for key, value in step.params.items()},
-            python_interpreter=step.python_interpreter,
-            **common,
-        )
-    if isinstance(step, DatabricksStep):
-        from airflow_provider_mlpipe.operators.databricks import DatabricksStepOperator
-
-        return DatabricksStepOperator(
-            task_spec=step.task_spec(),
-            cluster_spec=step.cluster_spec(),
-            libraries=step.libraries_spec(),
-            run_name=step.run_name,
-            timeout_seconds=step.timeout_seconds,
-            databricks_conn_id=step.databricks_conn_id,
-            source_directory=str(node.source_directory) if node.source_directory else None,
-            **common,
-        )
-    if isinstance(step, AdlaStep):
-        from airflow_provider_mlpipe.operators.adla import AdlaStepOperator
-
-        return AdlaStepOperator(
-            script_path=str(node.script_path),
-            usql_spec=step.usql_spec(),
-            adla_conn_id=step.adla_conn_id,
-            source_directory=str(node.source_directory) if node.source_directory else None,
-            **common,
-        )
-    if isinstance(step, DataTransferStep):
-        from airflow_provider_mlpipe.operators.data_transfer import DataTransferStepOperator
-
-        return DataTransferStepOperator(transfer_spec=step.transfer_spec(), **common)
-    raise TypeError(f"step {step.name!r}: no operator for step kind {type(step).__name__}")
-
-
-def _param_value(value: Any) -> dict[str, Any]:
-    if isinstance(value, PipelineParameter):
-        return {"parameter": value.name}
-    return {"value": str(value)}
+    if node.compute_target:
+        common["queue"] = node.compute_target
+    return import_class(node.operator)(**common, **node.operator_kwargs)

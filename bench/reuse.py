@@ -113,7 +113,7 @@ def worker_example() -> dict[str, Any]:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    from airflow_provider_mlpipe.links import REUSE_XCOM_KEY
+    from airflow_provider_mlpipe.contract import REUSE_XCOM_KEY
 
     runpy.run_path(str(PREPARE_DATA))["main"]()
     dag = runpy.run_path(str(DAG_FILE))["dag"]

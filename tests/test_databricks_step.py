@@ -638,4 +638,4 @@ def test_python_databricks_python_pipeline_is_ordered_by_its_data(tmp_path):
     assert node.outputs[0]["name"] == "features"
     assert graph.node("report").upstream == ["featurize"]
     assert graph.parameters == {"epochs": epochs}
-    assert node.step.compute_target is None and node.step.databricks_conn_id == "dbx"
+    assert node.compute_target is None and node.operator_kwargs["databricks_conn_id"] == "dbx"

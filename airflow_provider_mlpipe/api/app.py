@@ -23,14 +23,8 @@ from airflow_provider_mlpipe.api.guards import (
     refuse_cookie_only_writes,
 )
 from airflow_provider_mlpipe.api.monitor import add_monitor
-from airflow_provider_mlpipe.api.payload import (
-    PUBLISHED_TAG,
-    RUN_RECORD_KEY,
-    VERSION_TAG_PREFIX,
-    PayloadError,
-    check_submission,
-    v1_status,
-)
+from airflow_provider_mlpipe.api.payload import PayloadError, check_submission, v1_status
+from airflow_provider_mlpipe.contract import PUBLISHED_TAG, RUN_RECORD_KEY, VERSION_TAG_PREFIX
 
 
 def _authorize(user: Any, dag_id: str, method: str, run: bool) -> None:

@@ -27,7 +27,7 @@ import logging
 import threading
 from typing import Any
 
-from airflow_provider_mlpipe.api.payload import RUN_RECORD_KEY
+from airflow_provider_mlpipe.contract import RUN_RECORD_KEY
 
 log = logging.getLogger(__name__)
 

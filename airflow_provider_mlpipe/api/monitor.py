@@ -19,13 +19,8 @@ from fastapi.staticfiles import StaticFiles
 
 from airflow_provider_mlpipe.api.dags import GetUserDep, dag_allowed, tagged_dags
 from airflow_provider_mlpipe.api.guards import DagIdPath
-from airflow_provider_mlpipe.api.payload import (
-    PIPELINE_TAG,
-    PUBLISHED_TAG,
-    RUN_RECORD_KEY,
-    VERSION_TAG_PREFIX,
-)
 from airflow_provider_mlpipe.api.steps import StepRecord, step_records
+from airflow_provider_mlpipe.contract import PIPELINE_TAG, PUBLISHED_TAG, RUN_RECORD_KEY, VERSION_TAG_PREFIX
 
 #: The page, its script, style sheet and icon (package data).
 STATIC_DIR = Path(__file__).with_name("static")

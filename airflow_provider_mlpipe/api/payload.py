@@ -13,14 +13,7 @@ from typing import Any
 
 from airflow_provider_mlpipe.api import limits
 from airflow_provider_mlpipe.api.limits import json_problem, length_problem, member_path, shown
-
-#: Tag that marks a DAG made by `Pipeline.publish` (listed and triggerable through /mlpipe).
-#: Tag of every DAG built from a pipeline (`to_dag`, `publish`): what the monitoring page lists.
-PIPELINE_TAG = "mlpipe"
-PUBLISHED_TAG = "mlpipe:published"
-VERSION_TAG_PREFIX = "mlpipe:version:"
-#: Key of the run's conf that records how it was submitted (experiment, tags, version...).
-RUN_RECORD_KEY = "mlpipe"
+from airflow_provider_mlpipe.contract import RUN_RECORD_KEY
 
 
 class PayloadError(ValueError):

@@ -10,11 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mlpipe.run_context import METRICS_XCOM_KEY
+from airflow_provider_mlpipe.contract import METRICS_XCOM_KEY, OUTPUTS_XCOM_KEY, REUSE_XCOM_KEY
 
 #: XCom keys a step task pushes: its output records, its reuse decision, its metrics.
-OUTPUTS_XCOM_KEY = "return_value"
-REUSE_XCOM_KEY = "mlpipe_reuse"
 STEP_XCOM_KEYS = (OUTPUTS_XCOM_KEY, REUSE_XCOM_KEY, METRICS_XCOM_KEY)
 
 

@@ -113,6 +113,16 @@ class AdlaStep(LocalScriptStep):
             "params": {k: _parameter_value(v) for k, v in self.params.items()},
         }
 
+    def operator_kwargs(
+        self, source_directory: Path | None, script_path: Path | None, arguments: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {
+            "script_path": str(script_path),
+            "usql_spec": self.usql_spec(),
+            "adla_conn_id": self.adla_conn_id,
+            "source_directory": str(source_directory) if source_directory else None,
+        }
+
     # -- files relative to the DAG file ----------------------------------------------------------
 
     def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:

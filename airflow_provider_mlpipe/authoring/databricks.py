@@ -478,6 +478,19 @@ class DatabricksStep(PipelineStep):
             return "python_script"
         return "jar"
 
+    def operator_kwargs(
+        self, source_directory: Path | None, script_path: Path | None, arguments: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {
+            "task_spec": self.task_spec(),
+            "cluster_spec": self.cluster_spec(),
+            "libraries": self.libraries_spec(),
+            "run_name": self.run_name,
+            "timeout_seconds": self.timeout_seconds,
+            "databricks_conn_id": self.databricks_conn_id,
+            "source_directory": str(source_directory) if source_directory else None,
+        }
+
     def task_spec(self) -> dict[str, Any]:
         """What runs, with its parameters as strings (`{"parameter": name}` for a PipelineParameter)."""
         kind = self.task_kind

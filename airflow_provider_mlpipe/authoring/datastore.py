@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mlpipe.contract import CONNECTION_ID
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.data import DataReference
     from airflow_provider_mlpipe.hooks.datastore import DatastoreClient
-
-_CONN_ID = re.compile(r"^[\w.-]+$")
 
 
 class Datastore:
@@ -24,7 +23,7 @@ class Datastore:
     def __init__(self, workspace_or_name: Any = None, name: str | None = None) -> None:
         if name is None and isinstance(workspace_or_name, str):
             name = workspace_or_name
-        if name is not None and (not isinstance(name, str) or not _CONN_ID.fullmatch(name)):
+        if name is not None and (not isinstance(name, str) or not CONNECTION_ID.fullmatch(name)):
             raise ValueError(
                 f"Datastore name {name!r} is not a valid Airflow connection id "
                 "(letters, digits, '_', '.', '-')"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from airflow_provider_mlpipe.authoring.data import (
     as_data_path_input,
     is_data_path_parameter,
 )
+from airflow_provider_mlpipe.contract import CONNECTION_ID
 
 StepInput = DataReference | PipelineData | PipelineDataInput | DataPathInput | PipelineParameter | tuple
 
@@ -120,6 +120,18 @@ class PipelineStep:
     def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:
         """Problems only the whole pipeline can see (e.g. files relative to the DAG file)."""
         return []
+
+    def operator_kwargs(
+        self, source_directory: Path | None, script_path: Path | None, arguments: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """This kind's own operator arguments, as plain values (the graph adds what all kinds share).
+
+        `source_directory`/`script_path` are the located files (see `locate`), `arguments` the
+        step's arguments as tokens.
+        """
+        raise NotImplementedError(
+            f"step {self.name!r}: step kind {type(self).__name__} does not define operator_kwargs()"
+        )
 
     def _check_inputs_and_outputs(self) -> None:
         for item in self.inputs:
@@ -253,8 +265,24 @@ class PythonScriptStep(LocalScriptStep):
         found += [v for v in self.params.values() if isinstance(v, PipelineParameter)]
         return found
 
+    def operator_kwargs(
+        self, source_directory: Path | None, script_path: Path | None, arguments: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {
+            "script_name": self.script_name,
+            "source_directory": str(source_directory) if source_directory else None,
+            "script_path": str(script_path),
+            "arguments": arguments,
+            "step_params": {key: parameter_token(value) for key, value in self.params.items()},
+            "python_interpreter": self.python_interpreter,
+        }
 
-_CONNECTION_ID = re.compile(r"[\w.-]+")
+
+def parameter_token(value: Any) -> dict[str, Any]:
+    """A params value as plain data: `{"parameter": name}` for a PipelineParameter, else its text."""
+    if isinstance(value, PipelineParameter):
+        return {"parameter": value.name}
+    return {"value": str(value)}
 
 
 def connection_id(where: str, compute_target: Any, default: str, service: str) -> str:
@@ -262,7 +290,7 @@ def connection_id(where: str, compute_target: Any, default: str, service: str) -
     if compute_target is None:
         return default
     conn_id = compute_target if isinstance(compute_target, str) else getattr(compute_target, "name", None)
-    if not isinstance(conn_id, str) or not _CONNECTION_ID.fullmatch(conn_id):
+    if not isinstance(conn_id, str) or not CONNECTION_ID.fullmatch(conn_id):
         raise TypeError(
             f"{where}: compute_target must be the Airflow connection id of the {service} "
             f"(a str, or an object with .name), got {compute_target!r}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_mlpipe.authoring.data import DataReference, PipelineData, PipelineDataInput
@@ -141,6 +142,11 @@ class DataTransferStep(PipelineStep):
     def get_output(self) -> PipelineData:
         """The copy as a PipelineData, to use as a later step's input (that step then runs after this one)."""
         return self._output
+
+    def operator_kwargs(
+        self, source_directory: Path | None, script_path: Path | None, arguments: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {"transfer_spec": self.transfer_spec()}
 
     def transfer_spec(self) -> dict[str, Any]:
         """The copy in plain JSON-able values, for the operator.

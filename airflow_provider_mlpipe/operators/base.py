@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_mlpipe.graph import CONTINUE_ON_STEP_FAILURE, REGENERATE_OUTPUTS
-from airflow_provider_mlpipe.links import REUSE_XCOM_KEY, ReusedFromLink
+from airflow_provider_mlpipe.contract import CONTINUE_ON_STEP_FAILURE, REGENERATE_OUTPUTS, REUSE_XCOM_KEY
+from airflow_provider_mlpipe.links import ReusedFromLink
 from airflow_provider_mlpipe.operators.templating import TokenField, env_markers, render_token_fields
 
 if TYPE_CHECKING:

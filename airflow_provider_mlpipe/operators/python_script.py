@@ -110,7 +110,7 @@ class PythonScriptStepOperator(PipelineStepOperator):
 
     def hand_on(self, ti: Any, key: ReuseKey, entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """A HIT also hands on the metrics the original run logged (none for entries older than metrics)."""
-        from airflow_provider_mlpipe.run_context import METRICS_XCOM_KEY
+        from airflow_provider_mlpipe.contract import METRICS_XCOM_KEY
 
         records = super().hand_on(ti, key, entry)
         metrics = entry.get("metrics")

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe import run_context
+from airflow_provider_mlpipe.contract import METRICS_XCOM_KEY
 from airflow_provider_mlpipe.run_context import (
     FALLBACK_MODULE,
     METRICS_FILE_ENV,
     METRICS_FILE_NAME,
-    METRICS_XCOM_KEY,
     RUN_ID_ENV,
     metrics_from_file,
 )

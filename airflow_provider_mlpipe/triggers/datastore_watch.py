@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_provider_mlpipe.contract import CONNECTION_ID
 from airflow_provider_mlpipe.hooks.datastore import DatastoreError, clean_datastore_path, join_datastore_path
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 #: Folder (on the watched datastore) holding every watch's announced-files state.
 STATE_ROOT = "mlpipe/_watch"
 _VERSION_FILE = re.compile(r"^v(\d{10})\.json$")
-_CONN_ID = re.compile(r"^[\w.-]+$")
 #: A file the local folder datastore is still writing (`.<name>.<uuid hex>.part`, renamed into
 #: place when complete): never announced, the finished file is.
 _IN_FLIGHT = re.compile(r"^\..+\.[0-9a-f]{32}\.part$")
@@ -248,7 +248,9 @@ class DatastoreChangeTrigger(BaseEventTrigger):
         self, datastore: str | None, path_on_datastore: str = "", poll_interval: float = 300.0
     ) -> None:
         super().__init__()
-        if datastore is not None and (not isinstance(datastore, str) or not _CONN_ID.fullmatch(datastore)):
+        if datastore is not None and (
+            not isinstance(datastore, str) or not CONNECTION_ID.fullmatch(datastore)
+        ):
             raise ValueError(
                 "DatastoreChangeTrigger: datastore must be an Airflow connection id or None, "
                 f"got {datastore!r}"

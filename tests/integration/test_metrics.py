@@ -9,7 +9,8 @@ import textwrap
 
 import pytest
 
-from airflow_provider_mlpipe.run_context import METRICS_FILE_NAME, METRICS_XCOM_KEY
+from airflow_provider_mlpipe.contract import METRICS_XCOM_KEY
+from airflow_provider_mlpipe.run_context import METRICS_FILE_NAME
 from tests.integration.dagruns import run_dag, task_states, write_project, xcom_value
 
 pytestmark = pytest.mark.integration
