@@ -21,7 +21,6 @@ from airflow_provider_mlpipe.authoring.steps import (
     data_of,
 )
 from airflow_provider_mlpipe.extras import require_extra
-from airflow_provider_mlpipe.runtime import usql
 
 #: Airflow connection of the Data Lake Analytics account when `compute_target` is not given.
 DEFAULT_ADLA_CONN_ID = "adla_default"
@@ -138,6 +137,10 @@ class AdlaStep(LocalScriptStep):
         return self._placeholder_problems(text)
 
     def _placeholder_problems(self, text: str) -> list[str]:
+        # The same U-SQL lexer the operator substitutes with; imported here, as authoring/
+        # imports no lower layer when a DAG file merely imports the step.
+        from airflow_provider_mlpipe.runtime import usql
+
         known = self.placeholders()
         data_names = set(self._data_names())
         listed = ", ".join(sorted(known)) or "none"
