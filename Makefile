@@ -23,7 +23,7 @@ test: $(INSTALLED) $(AZURITE)
 
 # The fast lane (about a minute): every test that starts no Airflow deployment, DAG run or browser.
 unit: $(INSTALLED) $(AZURITE)
-	$(PY) -m pytest -m "not integration and not deployment and not browser and not perf"
+	$(PY) -m pytest -m "not integration and not deployment and not browser"
 
 install: $(INSTALLED) $(AZURITE)
 

@@ -138,15 +138,11 @@ def argument_token(step: PipelineStep, argument: Any) -> dict[str, Any]:
         return {"parameter": argument.name}
     data = data_of(argument)
     if data is None:
-        return {"value": _literal(argument)}
+        return {"value": str(argument)}
     if any(data is o for o in step.outputs):
         return {"output": data.output_name}  # type: ignore[union-attr]
     name = next(item.name for item in step.inputs if data_of(item) is data)
     return {"input": name}
-
-
-def _literal(value: Any) -> str:
-    return str(value)
 
 
 def build_graph(

@@ -215,13 +215,11 @@ class PythonScriptStepOperator(PipelineStepOperator):
 
     def _working_copy(self, destination: Path, snapshot: list[str]) -> Path:
         """A private copy of the snapshot of the source folder, or of the script alone."""
+        from airflow_provider_mlpipe.runtime.snapshot import copy_snapshot
+
         destination.mkdir(parents=True)
         if self.source_directory:
-            source = Path(self.source_directory)
-            for relative in snapshot:
-                target = destination / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source / relative, target)
+            copy_snapshot(Path(self.source_directory), destination, snapshot)
         else:
             shutil.copy2(self.script_path, destination / self.script_name)
         return destination

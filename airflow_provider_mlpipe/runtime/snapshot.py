@@ -44,9 +44,10 @@ def snapshot_files(source_dir: Path) -> list[str]:
     return sorted(found)
 
 
-def copy_snapshot(source_dir: Path, destination: Path) -> list[str]:
-    """Copy the snapshot of `source_dir` into `destination`; returns the files copied."""
-    files = snapshot_files(source_dir)
+def copy_snapshot(source_dir: Path, destination: Path, files: list[str] | None = None) -> list[str]:
+    """Copy the snapshot of `source_dir` (or the `files` of one already taken) into `destination`;
+    returns the files copied."""
+    files = snapshot_files(source_dir) if files is None else files
     for relative in files:
         target = destination / relative
         target.parent.mkdir(parents=True, exist_ok=True)
