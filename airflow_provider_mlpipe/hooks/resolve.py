@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, DatastoreError
@@ -18,24 +17,23 @@ BLOB_CONN_TYPES = (BLOB_CONN_TYPE, "wasb", "wasbs")
 
 def default_datastore_name() -> str:
     """`[mlpipe] default_datastore`, else `mlpipe_default` (read now, never frozen at import)."""
-    from airflow.configuration import conf
+    from airflow_provider_mlpipe import settings
 
-    return conf.get("mlpipe", "default_datastore", fallback="") or EMBEDDED_DEFAULT_NAME
+    return settings.default_datastore() or EMBEDDED_DEFAULT_NAME
 
 
 def default_container() -> str:
     """`[mlpipe] default_container`: the container of a wasb datastore whose extra names none ("": none)."""
-    from airflow.configuration import conf
+    from airflow_provider_mlpipe import settings
 
-    return conf.get("mlpipe", "default_container", fallback="") or ""
+    return settings.default_container()
 
 
 def embedded_root() -> Path:
     """Folder of the embedded default datastore: `[mlpipe] embedded_root`, else under AIRFLOW_HOME."""
-    from airflow.configuration import AIRFLOW_HOME, conf
+    from airflow_provider_mlpipe import settings
 
-    configured = conf.get("mlpipe", "embedded_root", fallback="")
-    return Path(configured or os.path.join(AIRFLOW_HOME, "mlpipe_datastore"))
+    return settings.embedded_root()
 
 
 def resolve_datastore(name: str | None) -> DatastoreClient:

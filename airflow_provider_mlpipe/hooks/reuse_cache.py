@@ -95,9 +95,9 @@ def record_problem(record: Any) -> str | None:
 
 def reuse_datastore_name(output_datastore: str | None) -> str | None:
     """`[mlpipe] reuse_datastore` if set, else the datastore of the step's outputs (None = default)."""
-    from airflow.configuration import conf
+    from airflow_provider_mlpipe import settings
 
-    return conf.get("mlpipe", "reuse_datastore", fallback="") or output_datastore
+    return settings.reuse_datastore() or output_datastore
 
 
 class ReuseCacheHook(BaseHook):

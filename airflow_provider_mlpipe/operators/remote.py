@@ -30,8 +30,9 @@ PENDING_REUSE_KEY = "mlpipe_pending_reuse"
 class RemoteStepOperator(PipelineStepOperator):
     """Base of step operators whose work runs elsewhere; subclasses submit, poll and judge."""
 
-    #: `[mlpipe]` option with the seconds between two polls of a job.
-    poll_option = "remote_poll_seconds"
+    #: `[mlpipe]` option with the seconds between two polls of this kind's jobs (each kind declares
+    #: its own in the provider info, e.g. `databricks_poll_seconds`).
+    poll_option: str
 
     def __init__(self, *, deferrable: bool | None = None, poll_interval: float | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -44,9 +45,9 @@ class RemoteStepOperator(PipelineStepOperator):
 
     def poll_seconds(self) -> float:
         """The step's poll interval, else its `[mlpipe]` option (read when the task runs)."""
-        from airflow.configuration import conf
+        from airflow_provider_mlpipe import settings
 
-        return self.poll_interval or conf.getfloat("mlpipe", self.poll_option, fallback=10.0)
+        return self.poll_interval or settings.poll_seconds(self.poll_option)
 
     def wait_for(
         self,

@@ -280,15 +280,9 @@ def default_hash_cache() -> HashCache:
 
     At `[mlpipe] hash_cache` if set, else `$AIRFLOW_HOME/mlpipe_cache/file_hashes.sqlite`.
     """
-    from airflow.configuration import AIRFLOW_HOME, conf
+    from airflow_provider_mlpipe import settings
 
-    configured = conf.get("mlpipe", "hash_cache", fallback="")
-    db_path = (
-        Path(configured).expanduser()
-        if configured
-        else Path(AIRFLOW_HOME) / "mlpipe_cache" / "file_hashes.sqlite"
-    )
-    key = os.path.abspath(db_path)
+    key = os.path.abspath(settings.hash_cache())
     with _default_lock:
         cache = _default_caches.get(key)
         if cache is None:

@@ -30,8 +30,6 @@ _FALSE = frozenset({"false", "0", "no"})
 # `scheme://userinfo@` of a URL: userinfo is where tokens hide (https://<token>@github.com/...).
 _URL_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@")
 
-DEFAULT_SNAPSHOT_MAX_MB = 300
-DEFAULT_SNAPSHOT_MAX_FILES = 2000
 _MB = 1024 * 1024
 _LARGEST_SHOWN = 5
 
@@ -176,8 +174,6 @@ def snapshot_limits() -> tuple[int, int]:
     Defaults are v1's 300 MB and 2000 files. Read at call time, not import time, so DAG
     parsing never touches the config; a negative value counts as 0 (no limit).
     """
-    from airflow.configuration import conf
+    from airflow_provider_mlpipe import settings
 
-    max_mb = conf.getint("mlpipe", "snapshot_max_mb", fallback=DEFAULT_SNAPSHOT_MAX_MB)
-    max_files = conf.getint("mlpipe", "snapshot_max_files", fallback=DEFAULT_SNAPSHOT_MAX_FILES)
-    return max(max_mb, 0) * _MB, max(max_files, 0)
+    return max(settings.snapshot_max_mb(), 0) * _MB, max(settings.snapshot_max_files(), 0)
