@@ -718,13 +718,11 @@ def _local_details(run_id: str, dag_id: str | None) -> dict[str, Any] | None:
     """The run as `/mlpipe/runs/{id}` would show it, from this machine's DB; None before it exists."""
     from airflow.utils.session import create_session
 
-    from airflow_provider_mlpipe.api.app import _run_summary, _steps
+    from airflow_provider_mlpipe.api.runs import run_details
 
     with create_session() as session:
         run = _local_run(session, run_id, dag_id)
-        if run is None:
-            return None
-        return {**_run_summary(run), "Steps": _steps(session, run)}
+        return None if run is None else run_details(session, run)
 
 
 def _not_started(run_id: str, dag_id: str | None, status: str) -> dict[str, Any]:

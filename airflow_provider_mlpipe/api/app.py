@@ -24,6 +24,7 @@ from airflow_provider_mlpipe.api.guards import (
 )
 from airflow_provider_mlpipe.api.monitor import add_monitor
 from airflow_provider_mlpipe.api.payload import PayloadError, check_submission, v1_status
+from airflow_provider_mlpipe.api.runs import run_details, run_summary
 from airflow_provider_mlpipe.contract import PUBLISHED_TAG, RUN_RECORD_KEY, VERSION_TAG_PREFIX
 
 
@@ -214,7 +215,7 @@ def create_app() -> FastAPI:
             for run in session.scalars(query):
                 record = (run.conf or {}).get(RUN_RECORD_KEY) or {}
                 if experiment_name is None or record.get("experiment_name") == experiment_name:
-                    runs.append(_run_summary(run))
+                    runs.append(run_summary(run))
             return {"Runs": runs[:limit]}
 
     @app.get("/runs/{run_id}")
@@ -224,7 +225,7 @@ def create_app() -> FastAPI:
         with create_session() as session:
             run = _published_run(session, run_id)
             _authorize(user, run.dag_id, "GET", run=True)
-            return {**_run_summary(run), "Steps": _steps(session, run)}
+            return run_details(session, run)
 
     @app.post("/runs/{run_id}/cancel")
     def cancel(run_id: RunIdPath, user: GetUserDep) -> dict[str, Any]:
@@ -240,48 +241,7 @@ def create_app() -> FastAPI:
                 cancel_run(session, run, user.get_name())
             except RunAlreadyEnded as error:
                 raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-            return {**_run_summary(run), "Steps": _steps(session, run)}
+            return run_details(session, run)
 
     add_monitor(app)
     return app
-
-
-def _run_summary(run: Any) -> dict[str, Any]:
-    from airflow_provider_mlpipe.api.cancel import cancel_record
-
-    record = (run.conf or {}).get(RUN_RECORD_KEY) or {}
-    return {
-        "Id": run.run_id,
-        "PipelineId": run.dag_id,
-        "Status": "Canceled" if cancel_record(run) else v1_status(run.state),
-        "ExperimentName": record.get("experiment_name"),
-        "Description": record.get("description"),
-        "Tags": record.get("tags") or {},
-        "PipelineVersion": record.get("pipeline_version"),
-        "ParameterAssignments": {k: v for k, v in (run.conf or {}).items() if k != RUN_RECORD_KEY},
-        "StartTime": run.start_date.isoformat() if run.start_date else None,
-        "EndTime": run.end_date.isoformat() if run.end_date else None,
-    }
-
-
-def _steps(session: Any, run: Any) -> list[dict[str, Any]]:
-    """Each step's status, reuse decision and outputs (from the step's XCom)."""
-    from airflow_provider_mlpipe.api.cancel import canceled_steps
-    from airflow_provider_mlpipe.api.steps import step_records
-
-    canceled = canceled_steps(run)
-    steps = []
-    for step in step_records(session, run.dag_id, [run.run_id])[run.run_id]:
-        reuse = step.reuse
-        stopped = step.task_id in canceled and step.state != "success"  # stopped, or never started
-        steps.append(
-            {
-                "Name": step.task_id,
-                "Status": "Canceled" if stopped else v1_status(step.state),
-                "Reused": reuse.get("decision") == "hit" if reuse else None,
-                "ReusedFrom": reuse.get("source"),
-                "ReuseReason": reuse.get("reason"),
-                "Outputs": step.outputs,
-            }
-        )
-    return steps
