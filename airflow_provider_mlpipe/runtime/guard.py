@@ -169,7 +169,7 @@ class Guardian:
         """SIGTERM every descendant, wait up to the grace period, then SIGKILL until none is left."""
         if not self._reap():
             return
-        _signal_all(self._tree(), signal.SIGTERM)
+        signal_each(self._tree(), signal.SIGTERM)
         deadline = time.monotonic() + self.grace
         while self._reap() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -179,7 +179,7 @@ class Guardian:
             if time.monotonic() > deadline:  # e.g. another user's process: say so rather than hang
                 _say(f"mlpipe: could not stop process(es) {' '.join(map(str, left))} of the step")
                 return
-            _signal_all(left, signal.SIGKILL)
+            signal_each(left, signal.SIGKILL)
             time.sleep(0.02)
 
     def _tree(self) -> list[int]:
@@ -221,7 +221,8 @@ def _say(message: str) -> None:
         pass
 
 
-def _signal_all(pids: list[int], sig: int) -> None:
+def signal_each(pids: list[int], sig: int) -> None:
+    """Send `sig` to each of `pids`; one that is gone or not ours is skipped."""
     for pid in pids:
         try:
             os.kill(pid, sig)

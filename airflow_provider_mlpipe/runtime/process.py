@@ -18,6 +18,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from airflow_provider_mlpipe.runtime.guard import signal_each
+
 STDERR_TAIL_LINES = 40
 KILL_GRACE_SECONDS = 5.0
 #: How much longer than the grace period `kill` waits for the guardian, which escalates to SIGKILL
@@ -123,10 +125,10 @@ class ScriptProcess:
         self._killed.set()
         members = _process_tree(process.pid)
         _signal_group(process.pid, signal.SIGTERM)
-        _signal_each(members, signal.SIGTERM)
+        signal_each(members, signal.SIGTERM)
         _wait_until_ended(process.pid, KILL_GRACE_SECONDS + GUARDIAN_MARGIN_SECONDS)
         _signal_group(process.pid, signal.SIGKILL)
-        _signal_each(members, signal.SIGKILL)
+        signal_each(members, signal.SIGKILL)
 
 
 def _wait_until_ended(pid: int, timeout: float) -> None:
@@ -164,11 +166,3 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _signal_each(pids: list[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
