@@ -157,10 +157,11 @@ def build_graph(
     files = FileChecks(base_dir)
     problems: list[str] = []
     problems += _name_problems(all_steps)
+    operators: dict[int, str] = {}  # step -> the class path of the operator that runs it
     for step in all_steps:
         problems += step.problems(files, default_source_directory)
         try:
-            operator_path_for(step)
+            operators[id(step)] = operator_path_for(step)
         except TypeError as error:
             problems.append(str(error))
     producers, producer_problems = _producers(all_steps)
@@ -205,7 +206,12 @@ def build_graph(
     default_name = default_datastore.name if default_datastore is not None else None
     nodes = [
         _node(
-            step, upstream[id(step)], producers, *step.locate(files, default_source_directory), default_name
+            step,
+            operators[id(step)],
+            upstream[id(step)],
+            producers,
+            *step.locate(files, default_source_directory),
+            default_name,
         )
         for step in ordered
     ]
@@ -214,6 +220,7 @@ def build_graph(
 
 def _node(
     step: PipelineStep,
+    operator: str,
     before: list[PipelineStep],
     producers: dict[int, PipelineStep],
     source_directory: Path | None,
@@ -257,7 +264,7 @@ def _node(
     return StepNode(
         name=step.name,
         task_id=task_id_for(step.name),
-        operator=operator_path_for(step),
+        operator=operator,
         operator_kwargs=step.operator_kwargs(source_directory, script_path, arguments),
         parameters=list(dict.fromkeys(p.name for p in step.parameters())),
         allow_reuse=step.allow_reuse,
