@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Datastore": "airflow_provider_mlpipe.authoring.datastore",
-    "DataReference": "airflow_provider_mlpipe.authoring.data",
+    "DataReference": "airflow_provider_mlpipe.authoring.datastore",
     "DataPath": "airflow_provider_mlpipe.authoring.data",
     "DataPathComputeBinding": "airflow_provider_mlpipe.authoring.data",
     "PipelineData": "airflow_provider_mlpipe.authoring.data",
@@ -79,7 +79,6 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.data import (
         DataPath,
         DataPathComputeBinding,
-        DataReference,
         PipelineData,
         PipelineParameter,
     )
@@ -92,7 +91,7 @@ if TYPE_CHECKING:
         RCranLibrary,
         WheelLibrary,
     )
-    from airflow_provider_mlpipe.authoring.datastore import Datastore
+    from airflow_provider_mlpipe.authoring.datastore import DataReference, Datastore
     from airflow_provider_mlpipe.authoring.datastore_schedule import DatastoreSchedule, datastore_schedule
     from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline

@@ -10,19 +10,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from airflow_provider_mlpipe.authoring.data import (
     DataPathInput,
-    DataReference,
     PipelineData,
     PipelineParameter,
-    as_data_path_input,
 )
-from airflow_provider_mlpipe.authoring.datastore import Datastore
-from airflow_provider_mlpipe.authoring.steps import FileChecks, PipelineStep, data_of
-from airflow_provider_mlpipe.contract import CONTINUE_ON_STEP_FAILURE, REGENERATE_OUTPUTS
+from airflow_provider_mlpipe.authoring.datastore import DataReference, Datastore
+from airflow_provider_mlpipe.authoring.steps import PipelineStep, SourceFileLookup, data_of, encode_token
+from airflow_provider_mlpipe.contract import (
+    CONTINUE_ON_STEP_FAILURE,
+    REGENERATE_OUTPUTS,
+    InputSpec,
+    OutputSpec,
+)
 from airflow_provider_mlpipe.step_kinds import operator_path_for
+from airflow_provider_mlpipe.tokens import Token
 
 _NOT_TASK_ID_CHARS = re.compile(r"[^\w-]", re.ASCII)
 
@@ -30,32 +34,6 @@ _NOT_TASK_ID_CHARS = re.compile(r"[^\w-]", re.ASCII)
 def task_id_for(step_name: str) -> str:
     """Airflow task id of a step: its name with every character other than [A-Za-z0-9_-] as '_'."""
     return _NOT_TASK_ID_CHARS.sub("_", step_name.strip())[:200]
-
-
-class InputSpec(TypedDict, total=False):
-    """One input of a step: produced by another step (via XCom), read from a datastore, or
-    bound per run by a DataPath parameter (`data_path_parameter`: the run's param names it).
-
-    Plain dicts (not objects) because they go unchanged into operator arguments.
-    """
-
-    name: str
-    mode: str
-    producer: str  # producing step's name, for PipelineData
-    output_name: str
-    producer_task_id: str  # set by the translation, which knows task group prefixes
-    datastore: str | None  # connection id; None = the default datastore
-    path_on_datastore: str
-    data_path_parameter: str  # DataPath PipelineParameter's name
-
-
-class OutputSpec(TypedDict):
-    """One output of a step: which datastore it goes to."""
-
-    name: str
-    datastore: str | None
-    is_directory: bool | None
-    mode: str
 
 
 @dataclass
@@ -77,7 +55,7 @@ class StepNode:
     upstream: list[str] = field(default_factory=list)  # step names
     inputs: list[InputSpec] = field(default_factory=list)
     outputs: list[OutputSpec] = field(default_factory=list)
-    arguments: list[dict[str, Any]] = field(default_factory=list)
+    arguments: list[Token] = field(default_factory=list)
     source_directory: Path | None = None
     script_path: Path | None = None
 
@@ -129,22 +107,6 @@ def with_closure(steps: list[PipelineStep]) -> list[PipelineStep]:
     return result
 
 
-def argument_token(step: PipelineStep, argument: Any) -> dict[str, Any]:
-    """One argument as plain data: a literal, a parameter, or an input/output's path."""
-    argument = as_data_path_input(argument)
-    if isinstance(argument, DataPathInput):
-        return {"input": argument.name}
-    if isinstance(argument, PipelineParameter):
-        return {"parameter": argument.name}
-    data = data_of(argument)
-    if data is None:
-        return {"value": str(argument)}
-    if any(data is o for o in step.outputs):
-        return {"output": data.output_name}  # type: ignore[union-attr]
-    name = next(item.name for item in step.inputs if data_of(item) is data)
-    return {"input": name}
-
-
 def build_graph(
     steps: list[PipelineStep],
     base_dir: Path,
@@ -154,7 +116,7 @@ def build_graph(
 ) -> tuple[PipelineGraph | None, list[str]]:
     """Check the pipeline and build its graph; returns (graph or None, every problem found)."""
     all_steps = with_closure(steps)
-    files = FileChecks(base_dir)
+    files = SourceFileLookup(base_dir)
     problems: list[str] = []
     problems += _name_problems(all_steps)
     operators: dict[int, str] = {}  # step -> the class path of the operator that runs it
@@ -260,7 +222,7 @@ def _node(
         }
         for o in step.outputs
     ]
-    arguments = [argument_token(step, a) for a in step.arguments]
+    arguments = [encode_token(a, step) for a in step.arguments]
     return StepNode(
         name=step.name,
         task_id=task_id_for(step.name),

@@ -18,7 +18,7 @@ from airflow_provider_mlpipe import (
     PipelineParameter,
     PythonScriptStep,
 )
-from airflow_provider_mlpipe.authoring.steps import FileChecks
+from airflow_provider_mlpipe.authoring.steps import SourceFileLookup
 
 SCRIPT = 'DECLARE @in string = "@@raw@@";\nOUTPUT @t TO "@@cleaned@@" USING Outputters.Csv();\n'
 
@@ -268,7 +268,7 @@ def test_script_found_and_every_placeholder_known(tmp_path):
     step = pipeline_step(tmp_path, params={"n": 3})
     pipeline = Pipeline([step])
     assert pipeline.validate() == []
-    assert step.locate(FileChecks(pipeline.base_dir)) == (
+    assert step.locate(SourceFileLookup(pipeline.base_dir)) == (
         tmp_path.resolve(),
         tmp_path.resolve() / "clean.usql",
     )

@@ -16,7 +16,7 @@ from airflow_provider_mlpipe import (
     PythonScriptStep,
 )
 from airflow_provider_mlpipe.authoring.data import DataPathInput
-from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
+from airflow_provider_mlpipe.runtime.step_data import AttemptData, StepDataError
 from tests.integration.dagruns import run_dag, task_states, write_project, xcom_value
 from tests.services.azurite import airflow_conn_env
 
@@ -124,7 +124,7 @@ def test_graph_and_dag_shape(src):
     ],
 )
 def test_locate_input_takes_the_runs_value(tmp_path, value, expected):
-    data = StepData("train", tmp_path, logging.getLogger("test"))
+    data = AttemptData("train", tmp_path, logging.getLogger("test"))
     spec = {"name": "input_data", "mode": "mount", "data_path_parameter": "input_data"}
     location = data.locate_input(spec, lambda task: None, {"input_data": value})
     assert (location.name, location.mode, location.datastore, location.path) == (
@@ -138,7 +138,7 @@ def test_locate_input_takes_the_runs_value(tmp_path, value, expected):
     "value", [None, "s/a.csv", {"datastore": "s"}, {"DataStoreName": 3, "RelativePath": "a"}, {"x": 1}]
 )
 def test_a_malformed_value_names_step_and_parameter(tmp_path, value):
-    data = StepData("train", tmp_path, logging.getLogger("test"))
+    data = AttemptData("train", tmp_path, logging.getLogger("test"))
     spec = {"name": "input_data", "mode": "mount", "data_path_parameter": "input_data"}
     with pytest.raises(StepDataError, match="step 'train': DataPath parameter 'input_data' must be"):
         data.locate_input(spec, lambda task: None, {"input_data": value})

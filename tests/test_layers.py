@@ -88,3 +88,47 @@ def test_the_check_sees_module_level_imports_and_skips_deferred_ones(tmp_path: P
         f"{PACKAGE}.runtime.usql",
         f"{PACKAGE}.graph",
     }
+
+
+def all_imports(path: Path) -> set[str]:
+    """The package's modules that `path` imports anywhere, inside functions too (not for typing)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in ast.walk(block)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name in MODULES and name != PACKAGE}
+
+
+def cycles_in(graph: dict[str, set[str]]) -> list[list[str]]:
+    cycles: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        for dependency in sorted(graph.get(name, ())):
+            if dependency in path:
+                cycles.append([*path[path.index(dependency) :], dependency])
+            elif dependency not in done:
+                visit(dependency, [*path, dependency])
+        done.add(name)
+
+    for name in sorted(graph):
+        if name not in done:
+            visit(name, [name])
+    return cycles
+
+
+def test_no_import_cycle_even_through_imports_inside_functions():
+    graph = {name: all_imports(path) for name, path in MODULES.items()}
+    assert cycles_in(graph) == []

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from airflow_provider_mlpipe.hooks.reuse_cache import KeyComponent, ReuseCacheHook, ReuseKey
+from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook
+from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_mlpipe import reuse_cli
-from airflow_provider_mlpipe.hooks.reuse_cache import KeyComponent, ReuseCacheHook, ReuseKey
+from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook
+from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
 from tests.services.azurite import airflow_conn_env, blob_connection
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mlpipe.hooks.reuse_cache import KeyComponent, ReuseCacheHook, ReuseKey
+from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook
+from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
 from tests.services.azurite import airflow_conn_env, blob_connection
 
 INDEX = "stale_index"

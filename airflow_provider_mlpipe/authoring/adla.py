@@ -14,11 +14,12 @@ from typing import Any
 
 from airflow_provider_mlpipe.authoring.data import PipelineData, PipelineParameter
 from airflow_provider_mlpipe.authoring.steps import (
-    FileChecks,
     LocalScriptStep,
+    SourceFileLookup,
     StepInput,
     connection_id,
     data_of,
+    encode_token,
 )
 from airflow_provider_mlpipe.extras import require_extra
 
@@ -109,7 +110,7 @@ class AdlaStep(LocalScriptStep):
             "degree_of_parallelism": self.degree_of_parallelism,
             "priority": self.priority,
             "runtime_version": self.runtime_version,
-            "params": {k: _parameter_value(v) for k, v in self.params.items()},
+            "params": {k: encode_token(v, bare_literal=True) for k, v in self.params.items()},
         }
 
     def operator_kwargs(
@@ -124,7 +125,9 @@ class AdlaStep(LocalScriptStep):
 
     # -- files relative to the DAG file ----------------------------------------------------------
 
-    def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:
+    def problems(
+        self, files: SourceFileLookup, default_source_directory: str | Path | None = None
+    ) -> list[str]:
         """Missing folder or script, then the script's placeholders (the one file read at parse time)."""
         problems = super().problems(files, default_source_directory)
         if problems:
@@ -214,9 +217,3 @@ def _check_params(where: str, params: Any, inputs: list[Any], outputs: list[Any]
                 f"{where}: params[{key!r}] {value!r} is not a string, number, bool or PipelineParameter"
             )
     return dict(params)
-
-
-def _parameter_value(value: Any) -> Any:
-    if isinstance(value, PipelineParameter):
-        return {"parameter": value.name}
-    return str(value)

@@ -6,79 +6,17 @@ lives is decided when a task runs; these only say which datastore and which path
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_mlpipe.authoring.datastore import Datastore
-
-WORD_NAME = re.compile(r"^\w+$", re.ASCII)
-INPUT_MODES = ("mount", "download")
-OUTPUT_MODES = ("mount", "upload")
-PARAMETER_TYPES = (bool, int, float, str)
-
-
-def check_word_name(kind: str, name: Any) -> str:
-    """v1 rule: data and parameter names are letters, digits and '_' only."""
-    if not isinstance(name, str) or not WORD_NAME.fullmatch(name):
-        raise ValueError(f"{kind} name {name!r} must contain only letters, digits and '_'")
-    return name
-
-
-def _check_mode(owner: str, mode: str, allowed: tuple[str, ...]) -> str:
-    if mode not in allowed:
-        raise ValueError(f"{owner}: mode {mode!r} is not one of {', '.join(allowed)}")
-    return mode
-
-
-class DataReference:
-    """Existing data on a datastore (a file or a folder) that steps read."""
-
-    def __init__(
-        self,
-        datastore: Datastore,
-        data_reference_name: str | None = None,
-        path_on_datastore: str | None = None,
-        mode: str = "mount",
-        path_on_compute: str | None = None,
-        overwrite: bool = False,
-    ) -> None:
-        if not isinstance(datastore, Datastore):
-            raise TypeError(f"DataReference {data_reference_name!r}: datastore must be a Datastore")
-        if data_reference_name is None:
-            data_reference_name = datastore.name or "default"
-        self.data_reference_name = check_word_name("DataReference", data_reference_name)
-        self.datastore = datastore
-        self.path_on_datastore = path_on_datastore or ""
-        self.mode = _check_mode(f"DataReference {data_reference_name!r}", mode, INPUT_MODES)
-        self.path_on_compute = path_on_compute
-        self.overwrite = overwrite
-
-    @property
-    def name(self) -> str:
-        return self.data_reference_name
-
-    def as_mount(self) -> DataReference:
-        return self._with_mode("mount")
-
-    def as_download(self, path_on_compute: str | None = None) -> DataReference:
-        return self._with_mode("download", path_on_compute)
-
-    def _with_mode(self, mode: str, path_on_compute: str | None = None) -> DataReference:
-        return DataReference(
-            self.datastore,
-            self.data_reference_name,
-            self.path_on_datastore,
-            mode,
-            path_on_compute or self.path_on_compute,
-            self.overwrite,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"DataReference({self.datastore!r}, {self.data_reference_name!r}, "
-            f"{self.path_on_datastore!r}, mode={self.mode!r})"
-        )
+from airflow_provider_mlpipe.authoring.names import (
+    INPUT_MODES,
+    OUTPUT_MODES,
+    PARAMETER_TYPES,
+    check_mode,
+    check_word_name,
+)
 
 
 class PipelineData:
@@ -104,7 +42,7 @@ class PipelineData:
             raise TypeError(f"PipelineData {name!r}: datastore must be a Datastore or None")
         self.datastore = datastore
         self.output_name = check_word_name("PipelineData output", output_name or name)
-        self.output_mode = _check_mode(f"PipelineData {name!r}", output_mode, OUTPUT_MODES)
+        self.output_mode = check_mode(f"PipelineData {name!r}", output_mode, OUTPUT_MODES)
         self.output_path_on_compute = output_path_on_compute
         self.output_overwrite = output_overwrite
         self.is_directory = is_directory
@@ -136,7 +74,7 @@ class PipelineDataInput:
     input_name: str | None = None
 
     def __post_init__(self) -> None:
-        _check_mode(f"input of PipelineData {self.data.name!r}", self.mode, INPUT_MODES)
+        check_mode(f"input of PipelineData {self.data.name!r}", self.mode, INPUT_MODES)
         if self.input_name is not None:
             check_word_name("input", self.input_name)
 
@@ -195,7 +133,7 @@ class DataPathComputeBinding:
     def __init__(
         self, mode: str = "mount", path_on_compute: str | None = None, overwrite: bool = False
     ) -> None:
-        self.mode = _check_mode("DataPathComputeBinding", mode, INPUT_MODES)
+        self.mode = check_mode("DataPathComputeBinding", mode, INPUT_MODES)
         self.path_on_compute = path_on_compute
         self.overwrite = overwrite
 
@@ -239,7 +177,7 @@ class DataPathInput:
     def __post_init__(self) -> None:
         if not is_data_path_parameter(self.parameter):
             raise TypeError(f"{self.parameter!r} is not a PipelineParameter with a DataPath default")
-        _check_mode(f"input of DataPath parameter {self.parameter.name!r}", self.mode, INPUT_MODES)
+        check_mode(f"input of DataPath parameter {self.parameter.name!r}", self.mode, INPUT_MODES)
 
     @property
     def name(self) -> str:

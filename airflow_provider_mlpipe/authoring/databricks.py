@@ -13,11 +13,12 @@ from typing import Any
 
 from airflow_provider_mlpipe.authoring.data import PipelineData, PipelineParameter
 from airflow_provider_mlpipe.authoring.steps import (
-    FileChecks,
     PipelineStep,
+    SourceFileLookup,
     StepInput,
     connection_id,
     data_of,
+    encode_token,
 )
 from airflow_provider_mlpipe.extras import require_extra
 
@@ -174,7 +175,7 @@ _LIBRARY_ARGUMENTS = (
 _PARAMETER_TYPES = (str, int, float, bool, PipelineParameter)
 
 
-def _given(value: Any) -> bool:
+def _is_set_by_user(value: Any) -> bool:
     """Set by the user: not None, and not an empty dict or list."""
     if value is None:
         return False
@@ -314,16 +315,16 @@ class DatabricksStep(PipelineStep):
             )
         for key in chosen:
             _check_text(where, key, values[key])
-        if _given(values["notebook_params"]) and values["notebook_path"] is None:
+        if _is_set_by_user(values["notebook_params"]) and values["notebook_path"] is None:
             raise ValueError(f"{where}: notebook_params can only be used with notebook_path")
-        if _given(values["python_script_params"]) and (
+        if _is_set_by_user(values["python_script_params"]) and (
             values["python_script_path"] is None and values["python_script_name"] is None
         ):
             raise ValueError(
                 f"{where}: python_script_params can only be used with python_script_path or "
                 "python_script_name"
             )
-        if _given(values["jar_params"]) and values["main_class_name"] is None:
+        if _is_set_by_user(values["jar_params"]) and values["main_class_name"] is None:
             raise ValueError(f"{where}: jar_params can only be used with main_class_name")
 
         notebook_path, script_path = values["notebook_path"], values["python_script_path"]
@@ -381,7 +382,7 @@ class DatabricksStep(PipelineStep):
         existing = values["existing_cluster_id"]
         if existing is not None:
             _check_text(where, "existing_cluster_id", existing)
-            clashing = [f for f in _NEW_CLUSTER_FIELDS if _given(values[f])]
+            clashing = [f for f in _NEW_CLUSTER_FIELDS if _is_set_by_user(values[f])]
             if clashing:
                 raise ValueError(
                     f"{where}: existing_cluster_id excludes the new-cluster arguments; remove "
@@ -498,24 +499,26 @@ class DatabricksStep(PipelineStep):
             return {
                 "kind": kind,
                 "notebook_path": self.notebook_path,
-                "base_parameters": {k: _parameter_value(v) for k, v in self.notebook_params.items()},
+                "base_parameters": {
+                    k: encode_token(v, bare_literal=True) for k, v in self.notebook_params.items()
+                },
             }
         if kind == "python_file":
             return {
                 "kind": kind,
                 "python_file": self.python_script_path,
-                "parameters": [_parameter_value(v) for v in self.python_script_params],
+                "parameters": [encode_token(v, bare_literal=True) for v in self.python_script_params],
             }
         if kind == "python_script":
             return {
                 "kind": kind,
                 "python_script_name": PurePosixPath(self.python_script_name.replace("\\", "/")).as_posix(),
-                "parameters": [_parameter_value(v) for v in self.python_script_params],
+                "parameters": [encode_token(v, bare_literal=True) for v in self.python_script_params],
             }
         return {
             "kind": kind,
             "main_class_name": self.main_class_name,
-            "parameters": [_parameter_value(v) for v in self.jar_params],
+            "parameters": [encode_token(v, bare_literal=True) for v in self.jar_params],
         }
 
     def cluster_spec(self) -> dict[str, Any]:
@@ -552,7 +555,7 @@ class DatabricksStep(PipelineStep):
     # -- files relative to the DAG file ----------------------------------------------------------
 
     def locate(
-        self, files: FileChecks, default_source_directory: str | Path | None = None
+        self, files: SourceFileLookup, default_source_directory: str | Path | None = None
     ) -> tuple[Path | None, Path | None]:
         """(source folder, script path) of a `python_script_name` step; (None, None) otherwise."""
         if self.python_script_name is None or self.source_directory is None:
@@ -560,7 +563,9 @@ class DatabricksStep(PipelineStep):
         source = files.resolve(self.source_directory)
         return source, source / self.python_script_name
 
-    def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:
+    def problems(
+        self, files: SourceFileLookup, default_source_directory: str | Path | None = None
+    ) -> list[str]:
         source, script = self.locate(files, default_source_directory)
         if source is None or script is None:
             return []
@@ -593,9 +598,3 @@ def _check_parameter(where: str, label: str, value: Any) -> None:
         )
     if not isinstance(value, _PARAMETER_TYPES):
         raise TypeError(f"{where}: {label} {value!r} is not a string, number, bool or PipelineParameter")
-
-
-def _parameter_value(value: Any) -> Any:
-    if isinstance(value, PipelineParameter):
-        return {"parameter": value.name}
-    return str(value)

@@ -1,14 +1,15 @@
-"""`Datastore`: a named place for pipeline data, resolved from an Airflow connection at run time."""
+"""`Datastore`: a named place for pipeline data, resolved from an Airflow connection at run time;
+`DataReference`: existing data on one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mlpipe.authoring.names import INPUT_MODES, check_mode, check_word_name
 from airflow_provider_mlpipe.contract import CONNECTION_ID
 
 if TYPE_CHECKING:
-    from airflow_provider_mlpipe.authoring.data import DataReference
     from airflow_provider_mlpipe.hooks.datastore import DatastoreClient
 
 
@@ -41,17 +42,16 @@ class Datastore:
 
     def path(self, path_on_datastore: str, data_reference_name: str | None = None) -> DataReference:
         """A `DataReference` to `path_on_datastore` on this datastore (v1's `Datastore.path`)."""
-        from airflow_provider_mlpipe.authoring.data import DataReference
-
         return DataReference(self, data_reference_name, path_on_datastore)
 
-    # Outside DAG files (notebooks, set-up scripts), like v1. These talk to storage.
+    # Outside DAG files (notebooks, set-up scripts), like v1. These talk to storage, through
+    # `storage_actions`, the one module by which authoring objects reach the hooks.
 
     def client(self) -> DatastoreClient:
         """The run-time client of this datastore (resolves the Airflow connection now)."""
-        from airflow_provider_mlpipe.hooks.resolve import resolve_datastore
+        from airflow_provider_mlpipe import storage_actions
 
-        return resolve_datastore(self.name)
+        return storage_actions.client(self.name)
 
     def upload_files(
         self,
@@ -61,20 +61,9 @@ class Datastore:
         show_progress: bool = True,
     ) -> int:
         """Upload each file to `target_path/<file name>`; existing files are kept unless `overwrite`."""
-        from airflow_provider_mlpipe.hooks.datastore import join_datastore_path
+        from airflow_provider_mlpipe import storage_actions
 
-        client = self.client()
-        written = 0
-        for file in files:
-            local = Path(file)
-            if not local.is_file():
-                raise FileNotFoundError(f"datastore {self.label!r}: {local} is not a file")
-            destination = join_datastore_path(target_path or "", local.name)
-            if client.upload_file(local, destination, overwrite=overwrite):
-                written += 1
-            if show_progress:
-                print(f"Uploaded {local} -> {client.uri(destination)}")
-        return written
+        return storage_actions.upload_files(self.name, files, target_path, overwrite, show_progress)
 
     def upload(
         self,
@@ -84,35 +73,15 @@ class Datastore:
         show_progress: bool = True,
     ) -> int:
         """Upload every file under `src_dir` below `target_path`; returns how many were written."""
-        from airflow_provider_mlpipe.hooks.datastore import clean_datastore_path
+        from airflow_provider_mlpipe import storage_actions
 
-        local = Path(src_dir)
-        if not local.is_dir():
-            raise NotADirectoryError(f"datastore {self.label!r}: {local} is not a folder")
-        client = self.client()
-        destination = clean_datastore_path(target_path)
-        written = client.upload_directory(local, destination, overwrite=overwrite)
-        if show_progress:
-            print(f"Uploaded {written} file(s) from {local} -> {client.uri(destination)}")
-        return written
+        return storage_actions.upload_folder(self.name, src_dir, target_path, overwrite, show_progress)
 
     def download(self, target_path: str | Path, prefix: str | None = None, show_progress: bool = True) -> int:
         """Download the files under `prefix` to `target_path/<prefix>/...`; returns the file count."""
-        from airflow_provider_mlpipe.hooks.datastore import clean_datastore_path
+        from airflow_provider_mlpipe import storage_actions
 
-        client = self.client()
-        source = clean_datastore_path(prefix)
-        destination = Path(target_path) / source if source else Path(target_path)
-        if source and not client.is_directory(source):
-            client.download(source, destination)
-            count = 1
-        else:
-            count = len(client.list_files(source))
-            if count:
-                client.download(source, destination)
-        if show_progress:
-            print(f"Downloaded {count} file(s) from {client.uri(source)} -> {destination}")
-        return count
+        return storage_actions.download(self.name, target_path, prefix, show_progress)
 
     @property
     def label(self) -> str:
@@ -127,3 +96,53 @@ class Datastore:
 
     def __repr__(self) -> str:
         return "Datastore.default()" if self.is_default else f"Datastore({self.name!r})"
+
+
+class DataReference:
+    """Existing data on a datastore (a file or a folder) that steps read."""
+
+    def __init__(
+        self,
+        datastore: Datastore,
+        data_reference_name: str | None = None,
+        path_on_datastore: str | None = None,
+        mode: str = "mount",
+        path_on_compute: str | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        if not isinstance(datastore, Datastore):
+            raise TypeError(f"DataReference {data_reference_name!r}: datastore must be a Datastore")
+        if data_reference_name is None:
+            data_reference_name = datastore.name or "default"
+        self.data_reference_name = check_word_name("DataReference", data_reference_name)
+        self.datastore = datastore
+        self.path_on_datastore = path_on_datastore or ""
+        self.mode = check_mode(f"DataReference {data_reference_name!r}", mode, INPUT_MODES)
+        self.path_on_compute = path_on_compute
+        self.overwrite = overwrite
+
+    @property
+    def name(self) -> str:
+        return self.data_reference_name
+
+    def as_mount(self) -> DataReference:
+        return self._with_mode("mount")
+
+    def as_download(self, path_on_compute: str | None = None) -> DataReference:
+        return self._with_mode("download", path_on_compute)
+
+    def _with_mode(self, mode: str, path_on_compute: str | None = None) -> DataReference:
+        return DataReference(
+            self.datastore,
+            self.data_reference_name,
+            self.path_on_datastore,
+            mode,
+            path_on_compute or self.path_on_compute,
+            self.overwrite,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"DataReference({self.datastore!r}, {self.data_reference_name!r}, "
+            f"{self.path_on_datastore!r}, mode={self.mode!r})"
+        )

@@ -183,7 +183,7 @@ def resolve_time_zone(value: Any) -> str:
 
 
 @dataclass(frozen=True)
-class _Spec:
+class _RecurrenceSpec:
     """A validated recurrence, every field normalised."""
 
     frequency: str
@@ -196,7 +196,7 @@ class _Spec:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class _TimetablePlan:
     """The Airflow schedule: cron expressions in a zone, or a delta; and the first allowed run."""
 
     crons: tuple[str, ...]
@@ -281,7 +281,7 @@ class ScheduleRecurrence:
             hours = _integers("hours", self.hours, 23, frequency)
             minutes = _integers("minutes", self.minutes, 59, frequency)
         week_days = _week_days(self.week_days, frequency)
-        self._spec = _Spec(
+        self._spec = _RecurrenceSpec(
             frequency=frequency,
             interval=interval,
             zone_name=zone_name,
@@ -390,7 +390,7 @@ class ScheduleRecurrence:
 
     # -- v1 times -> cron or delta ---------------------------------------------------------------
 
-    def _plan(self) -> _Plan:
+    def _plan(self) -> _TimetablePlan:
         self.validate()
         spec = self._spec
         if spec.frequency in ("Minute", "Hour"):
@@ -398,7 +398,7 @@ class ScheduleRecurrence:
         return _calendar_plan(spec)
 
 
-def _elapsed_plan(spec: _Spec) -> _Plan:
+def _elapsed_plan(spec: _RecurrenceSpec) -> _TimetablePlan:
     """Minute and Hour: ``start + k * period`` on the UTC clock."""
     period = spec.interval * (1 if spec.frequency == "Minute" else 60)
     start = spec.start
@@ -408,11 +408,11 @@ def _elapsed_plan(spec: _Spec) -> _Plan:
         if start is not None:
             utc = start.astimezone(_UTC)
             phase = utc.hour * 60 + utc.minute
-        return _Plan(_day_cycle_crons(phase, period), "UTC", None, start)
-    return _Plan((), "UTC", timedelta(minutes=period), start)
+        return _TimetablePlan(_day_cycle_crons(phase, period), "UTC", None, start)
+    return _TimetablePlan((), "UTC", timedelta(minutes=period), start)
 
 
-def _calendar_plan(spec: _Spec) -> _Plan:
+def _calendar_plan(spec: _RecurrenceSpec) -> _TimetablePlan:
     """Day, Week and Month: wall-clock times in the zone."""
     zone = ZoneInfo(spec.zone_name)
     start = spec.start
@@ -424,8 +424,8 @@ def _calendar_plan(spec: _Spec) -> _Plan:
     n = spec.interval
     clock = f"{_field(minutes, 60)} {_field(hours, 24)}"
 
-    def cron(expression: str) -> _Plan:
-        return _Plan((expression,), spec.zone_name, None, first)
+    def cron(expression: str) -> _TimetablePlan:
+        return _TimetablePlan((expression,), spec.zone_name, None, first)
 
     if spec.frequency == "Day":
         if whole_minute and n == 1:
@@ -463,11 +463,11 @@ def _calendar_plan(spec: _Spec) -> _Plan:
         )
     from dateutil.relativedelta import relativedelta
 
-    return _Plan((), spec.zone_name, relativedelta(months=n), start)
+    return _TimetablePlan((), spec.zone_name, relativedelta(months=n), start)
 
 
 def _calendar_delta(
-    spec: _Spec,
+    spec: _RecurrenceSpec,
     zone: ZoneInfo,
     delta: timedelta,
     step_days: int,
@@ -475,7 +475,7 @@ def _calendar_delta(
     hours: tuple[int, ...],
     minutes: tuple[int, ...],
     first: datetime | None,
-) -> _Plan:
+) -> _TimetablePlan:
     """Every N days or weeks: one time per period, as a delta anchored on the first run."""
     what = _describe(spec)
     if len(days) * len(hours) * len(minutes) > 1:
@@ -496,7 +496,7 @@ def _calendar_delta(
             raise NotImplementedError(
                 f"{what}: give a start_time to count the {spec.frequency.lower()}s from"
             )
-        return _Plan((), spec.zone_name, delta, None)
+        return _TimetablePlan((), spec.zone_name, delta, None)
     assert first is not None
     at = time(hours[0], minutes[0])
     if spec.hours is None and spec.minutes is None:
@@ -507,7 +507,7 @@ def _calendar_delta(
         day = period_start + timedelta(days=step_days * k + days[0])
         run = datetime.combine(day, at, tzinfo=zone)
         if run >= first:
-            return _Plan((), spec.zone_name, delta, run)
+            return _TimetablePlan((), spec.zone_name, delta, run)
         k += 1
 
 
@@ -580,7 +580,7 @@ def _week_days(value: Any, frequency: str) -> tuple[int, ...] | None:
     return tuple(sorted({WEEK_DAYS.index(item) for item in value}))
 
 
-def _describe(spec: _Spec) -> str:
+def _describe(spec: _RecurrenceSpec) -> str:
     return f"ScheduleRecurrence(frequency={spec.frequency!r}, interval={spec.interval})"
 
 

@@ -8,14 +8,15 @@ from typing import Any
 
 from airflow_provider_mlpipe.authoring.data import (
     DataPathInput,
-    DataReference,
     PipelineData,
     PipelineDataInput,
     PipelineParameter,
     as_data_path_input,
     is_data_path_parameter,
 )
+from airflow_provider_mlpipe.authoring.datastore import DataReference
 from airflow_provider_mlpipe.contract import CONNECTION_ID
+from airflow_provider_mlpipe.tokens import Token
 
 StepInput = DataReference | PipelineData | PipelineDataInput | DataPathInput | PipelineParameter | tuple
 
@@ -37,7 +38,7 @@ def data_of(item: Any) -> DataReference | PipelineData | PipelineParameter | Non
     return None
 
 
-class FileChecks:
+class SourceFileLookup:
     """File look-ups of one validation pass, relative to the DAG file's folder.
 
     Many steps share one source folder: each path is resolved and checked once per pass
@@ -112,12 +113,14 @@ class PipelineStep:
         return [data_of(item) for item in self.inputs]  # type: ignore[misc]
 
     def locate(
-        self, files: FileChecks, default_source_directory: str | Path | None = None
+        self, files: SourceFileLookup, default_source_directory: str | Path | None = None
     ) -> tuple[Path | None, Path | None]:
         """(source folder, script file) of steps that run local code; (None, None) otherwise."""
         return None, None
 
-    def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:
+    def problems(
+        self, files: SourceFileLookup, default_source_directory: str | Path | None = None
+    ) -> list[str]:
         """Problems only the whole pipeline can see (e.g. files relative to the DAG file)."""
         return []
 
@@ -187,7 +190,7 @@ class LocalScriptStep(PipelineStep):
     source_directory: Path | None
 
     def locate(
-        self, files: FileChecks, default_source_directory: str | Path | None = None
+        self, files: SourceFileLookup, default_source_directory: str | Path | None = None
     ) -> tuple[Path | None, Path]:
         """(source folder or None, script path), absolute against the folder of the DAG file."""
         chosen = self.source_directory if self.source_directory is not None else default_source_directory
@@ -196,7 +199,9 @@ class LocalScriptStep(PipelineStep):
         source = files.resolve(Path(chosen))
         return source, source / self.script_name
 
-    def problems(self, files: FileChecks, default_source_directory: str | Path | None = None) -> list[str]:
+    def problems(
+        self, files: SourceFileLookup, default_source_directory: str | Path | None = None
+    ) -> list[str]:
         """A missing source folder or script, named with the step."""
         source, script = self.locate(files, default_source_directory)
         if source is not None and not files.is_dir(source):
@@ -273,16 +278,30 @@ class PythonScriptStep(LocalScriptStep):
             "source_directory": str(source_directory) if source_directory else None,
             "script_path": str(script_path),
             "arguments": arguments,
-            "step_params": {key: parameter_token(value) for key, value in self.params.items()},
+            "step_params": {key: encode_token(value) for key, value in self.params.items()},
             "python_interpreter": self.python_interpreter,
         }
 
 
-def parameter_token(value: Any) -> dict[str, Any]:
-    """A params value as plain data: `{"parameter": name}` for a PipelineParameter, else its text."""
+def encode_token(value: Any, step: PipelineStep | None = None, *, bare_literal: bool = False) -> Token:
+    """A DAG file's argument or parameter value as a token (see `tokens.py`), for every step kind.
+
+    With `step` (an entry of its `arguments`), data becomes a reference to that step's input or
+    output of the same object; a literal is `{"value": text}`, or the text itself with
+    `bare_literal` (the services' parameters are plain strings).
+    """
+    if step is not None:
+        value = as_data_path_input(value)
+        if isinstance(value, DataPathInput):
+            return {"input": value.name}
     if isinstance(value, PipelineParameter):
         return {"parameter": value.name}
-    return {"value": str(value)}
+    data = data_of(value) if step is not None else None
+    if data is None:
+        return str(value) if bare_literal else {"value": str(value)}
+    if any(data is output for output in step.outputs):  # type: ignore[union-attr]
+        return {"output": data.output_name}  # type: ignore[union-attr]
+    return {"input": next(item.name for item in step.inputs if data_of(item) is data)}  # type: ignore[union-attr]
 
 
 def connection_id(where: str, compute_target: Any, default: str, service: str) -> str:

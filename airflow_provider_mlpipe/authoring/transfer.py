@@ -12,7 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mlpipe.authoring.data import DataReference, PipelineData, PipelineDataInput
+from airflow_provider_mlpipe.authoring.data import PipelineData, PipelineDataInput
+from airflow_provider_mlpipe.authoring.datastore import DataReference
 from airflow_provider_mlpipe.authoring.steps import PipelineStep, data_of
 
 REFERENCE_TYPES = ("file", "directory")

@@ -9,23 +9,26 @@ functions: this module is imported while DAG files are parsed and must stay ligh
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
-from urllib.parse import urlparse
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .datastore import (
-    DatastoreClient,
-    DatastoreError,
-    NothingAtPath,
-    clean_datastore_path,
-    join_datastore_path,
+from airflow_provider_mlpipe.exceptions import DatastoreError
+from airflow_provider_mlpipe.hooks.azure_errors import azure_errors_as, describe_azure_error, run_parallel
+from airflow_provider_mlpipe.hooks.blob_files import BlobFiles, is_blob_folder_marker
+from airflow_provider_mlpipe.hooks.blob_session import (
+    BLOCK_SIZE,
+    MAX_BLOB_CONCURRENCY,
+    MAX_FILE_WORKERS,
+    POOL_SIZE,
+    SINGLE_PUT_MAX,
+    client_options,
+    shared_session,
 )
+from airflow_provider_mlpipe.hooks.blob_signing import COPY_SAS_HOURS, BlobSigning
+from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, clean_datastore_path, join_datastore_path
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient, ContainerClient
@@ -34,28 +37,21 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Files moved at once.
-MAX_FILE_WORKERS = 8
-#: Parallel blocks (upload) or ranges (download) per blob above `BLOCK_SIZE`.
-MAX_BLOB_CONCURRENCY = 4
-#: Block and range size of big blobs (AzCopy's default block size). The SDK's download defaults
-#: (a first GET of 32 MiB, then 4 MiB pieces) send more, smaller requests: on Azurite a 256 MiB
-#: download ran at ~220 MB/s with them and ~500 MB/s with 8 MiB ranges. Blocks stream from the
-#: file (no whole file in memory).
-BLOCK_SIZE = 8 * 1024 * 1024
-#: Files up to this size are uploaded in one Put Blob, as the SDK does by default; bigger ones as
-#: BLOCK_SIZE blocks. A 64 MiB file sent as 8 staged blocks + a commit went at 0.4x the SDK's
-#: single Put Blob (bench/transfer.py): nine requests instead of one, and Azurite computes a CRC64
-#: of every staged block sent without Content-MD5, 4x the emulator CPU per byte of a Put Blob.
-#: The price: the SDK reads such a file into memory whole (at most MAX_FILE_WORKERS at once).
-SINGLE_PUT_MAX = 64 * 1024 * 1024
-#: Connections kept open per host: every file worker may have MAX_BLOB_CONCURRENCY requests in
-#: flight. requests' default pool (10 per host) would open and discard connections instead.
-POOL_SIZE = MAX_FILE_WORKERS * MAX_BLOB_CONCURRENCY
-#: Bytes per socket write when sending a body (http.client sends 8 KiB at a time by default).
-SOCKET_BLOCK_SIZE = 256 * 1024
-#: Lifetime of a SAS made for a server-side copy's source (the copy is waited for, far less).
-COPY_SAS_HOURS = 24
+#: Re-exported: the transfer settings and SAS lifetime are part of what this datastore is.
+__all__ = [
+    "BLOCK_SIZE",
+    "COPY_SAS_HOURS",
+    "MAX_BLOB_CONCURRENCY",
+    "MAX_FILE_WORKERS",
+    "POOL_SIZE",
+    "SINGLE_PUT_MAX",
+    "BlobDatastore",
+    "client_options",
+    "connection_field",
+    "describe_azure_error",
+    "is_blob_folder_marker",
+    "shared_session",
+]
 #: Prefix under which older Airflow versions stored custom connection fields.
 LEGACY_EXTRA_PREFIX = "extra__wasb__"
 #: Extras of a wasb connection that describe the datastore (not options of the Blob client).
@@ -72,70 +68,7 @@ def connection_field(extra: dict[str, Any], field: str) -> Any:
     return value if value not in (None, "") else None
 
 
-def is_blob_folder_marker(blob: BlobProperties) -> bool:
-    """True for blobs that stand for folders: ADLS Gen2 directories, or names ending in '/'."""
-    metadata = blob.metadata or {}
-    return blob.name.endswith("/") or str(metadata.get("hdi_isfolder", "")).lower() == "true"
-
-
-_session_lock = threading.Lock()
-_session: tuple[int, Any] | None = None
-
-
-def shared_session() -> Any:
-    """The `requests.Session` every blob client built here shares in this process.
-
-    Its pool keeps POOL_SIZE connections per host. urllib3's own retries are off, as in
-    azure-core's transport: retrying stays with the SDK's retry policy. A forked child makes
-    its own session and never shares its parent's sockets.
-    """
-    global _session
-    with _session_lock:
-        if _session is None or _session[0] != os.getpid():
-            import requests
-            from urllib3.util.retry import Retry
-
-            session = requests.Session()
-            adapter = _pooled_adapter_class()(
-                pool_maxsize=POOL_SIZE, max_retries=Retry(total=False, redirect=False, raise_on_status=False)
-            )
-            for scheme in ("http://", "https://"):
-                session.mount(scheme, adapter)
-            _session = (os.getpid(), session)
-        return _session[1]
-
-
-def _pooled_adapter_class() -> type:
-    """An HTTPAdapter whose connections send bodies SOCKET_BLOCK_SIZE bytes at a time."""
-    from requests.adapters import HTTPAdapter
-
-    class PooledAdapter(HTTPAdapter):
-        def init_poolmanager(
-            self, connections: int, maxsize: int, block: bool = False, **kwargs: Any
-        ) -> None:
-            kwargs.setdefault("blocksize", SOCKET_BLOCK_SIZE)
-            super().init_poolmanager(connections, maxsize, block=block, **kwargs)
-
-    return PooledAdapter
-
-
-def client_options() -> dict[str, Any]:
-    """Keyword arguments for a `BlobServiceClient` that moves data fast.
-
-    The shared pooled session, one Put Blob up to `SINGLE_PUT_MAX`, and `BLOCK_SIZE` blocks and
-    ranges. The SDK's retry policy and timeouts are its defaults.
-    """
-    return {
-        "session": shared_session(),
-        "session_owner": False,
-        "max_single_put_size": SINGLE_PUT_MAX,
-        "max_block_size": BLOCK_SIZE,
-        "max_single_get_size": BLOCK_SIZE,
-        "max_chunk_get_size": BLOCK_SIZE,
-    }
-
-
-class BlobDatastore(DatastoreClient):
+class BlobDatastore(BlobSigning, BlobFiles, DatastoreClient):
     """Files under an optional `root` prefix of one blob container; paths are relative to `root`."""
 
     kind = "blob"
@@ -231,26 +164,6 @@ class BlobDatastore(DatastoreClient):
             and other.account_name == self.account_name
         )
 
-    @property
-    def credential_kind(self) -> str:
-        """How this client's requests are authorized: "shared_key", "sas", "token" or "anonymous"."""
-        credential = self.service_client.credential
-        if hasattr(credential, "get_token"):
-            return "token"
-        if getattr(credential, "account_key", None):
-            return "shared_key"
-        if self._own_sas():
-            return "sas"
-        return "anonymous"
-
-    def _own_sas(self) -> str | None:
-        """The SAS this client sends (in its URL, or as an AzureSasCredential), without the '?'."""
-        signature = getattr(self.service_client.credential, "signature", None)
-        if signature:
-            return str(signature).lstrip("?")
-        query = urlparse(self.service_client.url).query
-        return query if "sig=" in query else None
-
     def blob_client(self, path: str) -> BlobClient:
         """The SDK client of the blob at `path` below the root; it shares this datastore's pipeline."""
         return self._container_client.get_blob_client(self._blob_name(path))
@@ -277,62 +190,6 @@ class BlobDatastore(DatastoreClient):
         prefix = self._prefix(blob_name)
         found = [(b.name[len(prefix) :], b) for b in self._list(blob_name)]
         return sorted(found, key=lambda item: item[0])
-
-    def read_sas(self, path: str) -> str | None:
-        """A SAS (query string, no '?') with which a request made by another party reads the blob at `path`.
-
-        The client's own SAS when it has one; else one signed with the account key, or with a
-        user delegation key when the client holds a token credential. None when it cannot make
-        one (anonymous access, or an identity that may not get a user delegation key).
-        """
-        from datetime import datetime, timedelta, timezone
-
-        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
-
-        own = self._own_sas()
-        if own:
-            return own
-        kind = self.credential_kind
-        signing: dict[str, Any]
-        if kind == "shared_key":
-            signing = {"account_key": self.service_client.credential.account_key}
-        elif kind == "token":
-            key = self._user_delegation_key()
-            if key is None:
-                return None
-            signing = {"user_delegation_key": key}
-        else:
-            return None
-        return str(
-            generate_blob_sas(
-                account_name=self.account_name,
-                container_name=self.container,
-                blob_name=self._blob_name(path),
-                permission=BlobSasPermissions(read=True),
-                expiry=datetime.now(timezone.utc) + timedelta(hours=COPY_SAS_HOURS),
-                **signing,
-            )
-        )
-
-    def _user_delegation_key(self) -> Any:
-        """A user delegation key valid COPY_SAS_HOURS more, fetched once per datastore; None if refused."""
-        from datetime import datetime, timedelta, timezone
-
-        from azure.core.exceptions import AzureError
-
-        now = datetime.now(timezone.utc)
-        with self._delegation_lock:
-            cached = self._delegation
-            if cached is not None and cached[0] > now + timedelta(hours=COPY_SAS_HOURS):
-                return cached[1]
-            expiry = now + timedelta(hours=COPY_SAS_HOURS + 1)
-            try:
-                key = self.service_client.get_user_delegation_key(now - timedelta(minutes=5), expiry)
-            except AzureError as exc:
-                log.warning("Datastore %r: no user delegation key (%s)", self.name, describe_azure_error(exc))
-                key = None
-            self._delegation = (expiry if key is not None else now + timedelta(days=3650), key)
-            return key
 
     def probe(self, **request_options: Any) -> None:
         """List at most one blob below the root: the host answers, the credential is accepted and
@@ -489,182 +346,7 @@ class BlobDatastore(DatastoreClient):
                 pass
         return self.blob_properties(path) is None and self.create_only(path, data)
 
-    def download(self, path: str, local_path: Path) -> Path:
-        """Copy the file at `path` to `local_path`, or the folder `path` to the tree under `local_path`.
-
-        A non-empty blob named exactly `path` is the file: one GET, as for a known file (a listing
-        beside it put an 8 MiB download at 0.83x the plain SDK on Azurite). No blob, or an empty
-        or folder-marker blob (tools leave those to stand for folders), means the folder below it;
-        an empty blob with nothing below it is an empty file.
-        """
-        local_path = Path(local_path)
-        blob_name = self._blob_name(path)
-        fetched = self._fetch_blob(blob_name, local_path)
-        if fetched is not None and self._is_content(fetched[1]):
-            os.replace(fetched[0], local_path)
-            return local_path
-        try:
-            listing = self.list_blobs(path)
-        except BaseException:
-            if fetched is not None:
-                fetched[0].unlink(missing_ok=True)
-            raise
-        if listing or fetched is None or is_blob_folder_marker(fetched[1]):
-            if fetched is not None:
-                fetched[0].unlink(missing_ok=True)
-            if not listing:
-                raise NothingAtPath(f"datastore {self.name!r}: nothing at {path!r}")
-            self.download_directory(path, local_path, listing)
-        else:
-            os.replace(fetched[0], local_path)  # an empty file
-        return local_path
-
-    @staticmethod
-    def _is_content(properties: BlobProperties) -> bool:
-        """A blob that is a file whatever lies below its name: not empty, not a folder marker."""
-        return bool(properties.size) and not is_blob_folder_marker(properties)
-
-    def download_file(self, path: str, local_file: Path) -> Path:
-        """Copy the blob exactly at `path` (never a folder of that name) to the file `local_file`."""
-        local_file = Path(local_file)
-        if not self._download_blob(self._blob_name(path), local_file):
-            raise DatastoreError(f"datastore {self.name!r}: no file at {path!r}")
-        return local_file
-
-    def download_directory(
-        self, path: str, local_dir: Path, listing: list[tuple[str, BlobProperties]] | None = None
-    ) -> int:
-        """Copy every blob below the folder `path` to the tree under `local_dir`, many at once.
-
-        `listing` is `list_blobs(path)` when the caller has it already. Returns the file count.
-        """
-        local_dir = Path(local_dir)
-        listing = self.list_blobs(path) if listing is None else listing
-        if not listing:
-            raise DatastoreError(f"datastore {self.name!r}: no files below {path!r}")
-        jobs = [(blob.name, local_dir / self._relative_local(relative)) for relative, blob in listing]
-        local_dir.mkdir(parents=True, exist_ok=True)
-        self._run_parallel(self._download_listed, jobs)
-        return len(jobs)
-
-    def _relative_local(self, relative: str) -> str:
-        """A blob's path below a folder, refused when its name would escape the download folder."""
-        try:
-            return clean_datastore_path(relative)
-        except DatastoreError as exc:
-            raise DatastoreError(
-                f"datastore {self.name!r}: blob {relative!r} cannot be saved: {exc}"
-            ) from None
-
-    def _download_listed(self, job: tuple[str, Path]) -> None:
-        blob_name, target = job
-        if not self._download_blob(blob_name, target):
-            raise DatastoreError(f"datastore {self.name!r}: {blob_name!r} vanished during the download")
-
-    def _download_blob(self, blob_name: str, target: Path) -> bool:
-        """Stream one blob into `target` through a temporary file; False when there is no such blob."""
-        fetched = self._fetch_blob(blob_name, target)
-        if fetched is None:
-            return False
-        os.replace(fetched[0], target)
-        return True
-
-    def _fetch_blob(self, blob_name: str, target: Path) -> tuple[Path, BlobProperties] | None:
-        """Stream one blob into a temporary file beside `target`: (its path, the blob's properties),
-        or None when there is no blob."""
-        if not blob_name:
-            return None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.part")
-        try:
-            with self._errors("download", blob_name):
-                properties = self._stream_blob(blob_name, partial)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        if properties is None:
-            partial.unlink(missing_ok=True)
-            return None
-        return partial, properties
-
-    def _stream_blob(self, blob_name: str, target: Path) -> BlobProperties | None:
-        """GET the blob into `target`; its properties (from the same response), None when there is none."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            with target.open("wb") as handle:
-                downloader = self._container_client.get_blob_client(blob_name).download_blob(
-                    max_concurrency=MAX_BLOB_CONCURRENCY
-                )
-                downloader.readinto(handle)
-        except ResourceNotFoundError:
-            return None
-        return downloader.properties
-
     # ------------------------------------------------------------------ writing
-
-    def upload_file(self, local_file: Path, path: str, overwrite: bool = False) -> bool:
-        """Store one local file at `path`; with overwrite=False an existing blob is kept (False)."""
-        blob_name = self._blob_name(path)
-        if not blob_name:
-            raise DatastoreError(f"datastore {self.name!r}: a file needs a path, got {path!r}")
-        local_file = Path(local_file)
-        if not local_file.is_file():
-            raise DatastoreError(f"datastore {self.name!r}: no local file at {str(local_file)!r}")
-        return self._upload_blob(local_file, blob_name, overwrite)
-
-    def upload_directory(self, local_dir: Path, path: str, overwrite: bool = False) -> int:
-        """Store every file under `local_dir` below `path` concurrently; returns how many were written."""
-        local_dir = Path(local_dir)
-        if not local_dir.is_dir():
-            raise DatastoreError(f"datastore {self.name!r}: no local folder at {str(local_dir)!r}")
-        prefix = self._prefix(self._blob_name(path))
-        jobs = [
-            (f, prefix + f.relative_to(local_dir).as_posix())
-            for f in sorted(local_dir.rglob("*"))
-            if f.is_file()
-        ]
-        return self._upload_listed(jobs, overwrite)
-
-    def upload_many(self, jobs: list[tuple[Path, str]], overwrite: bool = False) -> int:
-        """Store each (local file, path) pair, many at once; returns how many were written."""
-        blob_jobs = []
-        for local_file, path in jobs:
-            blob_name = self._blob_name(path)
-            if not blob_name:
-                raise DatastoreError(f"datastore {self.name!r}: a file needs a path, got {path!r}")
-            blob_jobs.append((Path(local_file), blob_name))
-        return self._upload_listed(blob_jobs, overwrite)
-
-    def _upload_listed(self, jobs: list[tuple[Path, str]], overwrite: bool) -> int:
-        written = self._run_parallel(lambda job: self._upload_blob(job[0], job[1], overwrite), jobs)
-        return sum(written)
-
-    def _upload_blob(self, local_file: Path, blob_name: str, overwrite: bool) -> bool:
-        """Stream one file to a blob, creating the container once if it is missing."""
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-
-        with self._errors("upload", blob_name), local_file.open("rb") as handle:
-            try:
-                self._put(handle, blob_name, overwrite)
-            except ResourceExistsError:
-                return False
-            except ResourceNotFoundError as exc:
-                if getattr(exc, "error_code", None) != "ContainerNotFound":
-                    raise
-                self._create_container()
-                handle.seek(0)
-                try:
-                    self._put(handle, blob_name, overwrite)
-                except ResourceExistsError:
-                    return False
-        return True
-
-    def _put(self, handle: BinaryIO, blob_name: str, overwrite: bool) -> None:
-        length = os.fstat(handle.fileno()).st_size
-        self._container_client.get_blob_client(blob_name).upload_blob(
-            handle, length=length, overwrite=overwrite, max_concurrency=MAX_BLOB_CONCURRENCY
-        )
 
     def _create_container(self) -> None:
         """Create the container (first write to a new datastore); losing a creation race is fine."""
@@ -703,36 +385,13 @@ class BlobDatastore(DatastoreClient):
 
     @staticmethod
     def _run_parallel(work: Callable[[Any], T], jobs: list[Any]) -> list[T]:
-        """Run `work` over `jobs` on a thread pool (inline for one job); the first error cancels the rest."""
-        if len(jobs) <= 1:
-            return [work(job) for job in jobs]
-        pool = ThreadPoolExecutor(max_workers=min(MAX_FILE_WORKERS, len(jobs)), thread_name_prefix="blob")
-        try:
-            return list(pool.map(work, jobs))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        """`work` over `jobs`, MAX_FILE_WORKERS at a time; the first error cancels the rest."""
+        return run_parallel(work, jobs, MAX_FILE_WORKERS, "blob")
 
-    @contextmanager
-    def _errors(self, action: str, blob_name: str) -> Iterator[None]:
-        """Turn Azure errors the caller did not handle into a DatastoreError naming datastore and path."""
-        from azure.core.exceptions import AzureError
-
-        try:
-            yield
-        except AzureError as exc:
-            where = f"{self.container}/{blob_name}".rstrip("/")
-            raise DatastoreError(
-                f"datastore {self.name!r}: could not {action} {where!r}: {describe_azure_error(exc)}"
-            ) from exc
-
-
-def describe_azure_error(exc: Exception) -> str:
-    """A one-line reason from an Azure error (error code and the first line of the message)."""
-    code = getattr(exc, "error_code", None)
-    code = getattr(code, "value", code)  # the SDK sometimes gives a StorageErrorCode enum
-    message = str(getattr(exc, "message", None) or exc).strip().splitlines()
-    text = message[0] if message else type(exc).__name__
-    return f"{code}: {text}" if code and str(code) not in text else text
+    def _errors(self, action: str, blob_name: str) -> AbstractContextManager[None]:
+        """Azure errors the caller did not handle, as a DatastoreError naming datastore and path."""
+        where = f"{self.container}/{blob_name}".rstrip("/")
+        return azure_errors_as(f"datastore {self.name!r}: could not {action} {where!r}")
 
 
 def _bad_container(container: str) -> str:

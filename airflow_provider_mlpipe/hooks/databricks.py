@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_mlpipe.exceptions import DatabricksUnreachableError
 from airflow_provider_mlpipe.extras import require_extra
 
 if TYPE_CHECKING:
@@ -38,10 +38,6 @@ DEFAULT_HTTP_TIMEOUT_SECONDS = 15.0
 #: databricks-sdk sleeps up to this long between two tries (min(10, try) + random()): a retry
 #: loop can overrun its own timeout by the longer of this and one request.
 SDK_RETRY_SLEEP_MAX_SECONDS = 11.0
-
-
-class DatabricksUnreachableError(AirflowException):
-    """The workspace did not answer a call within the connection's bounds (down, hung or unreachable)."""
 
 
 class DatabricksHook(BaseHook):

@@ -12,13 +12,16 @@ import posixpath
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from airflow_provider_mlpipe.exceptions import DatastoreError, NothingAtPath
 
-class DatastoreError(RuntimeError):
-    """A datastore could not be resolved or could not do what was asked."""
-
-
-class NothingAtPath(DatastoreError):
-    """`download` found neither a file nor a folder at the path (the message names datastore and path)."""
+#: The errors live in `exceptions`; importable from here too, beside the clients that raise them.
+__all__ = [
+    "DatastoreClient",
+    "DatastoreError",
+    "NothingAtPath",
+    "clean_datastore_path",
+    "join_datastore_path",
+]
 
 
 def clean_datastore_path(path: str | None) -> str:

@@ -1,4 +1,4 @@
-"""`ReuseCacheHook`: the reuse key of a step and the shared reuse index on a datastore.
+"""`ReuseCacheHook`: the shared reuse index on a datastore (keys are built in runtime/reuse_key.py).
 
 An entry is written once, after a step's outputs are published, with a create-only write,
 so a failed or killed attempt leaves nothing and two racing runs keep exactly one entry.
@@ -14,47 +14,18 @@ import datetime
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.sdk import BaseHook
 
 from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, DatastoreError, clean_datastore_path
 from airflow_provider_mlpipe.hooks.resolve import resolve_datastore
+from airflow_provider_mlpipe.runtime.reuse_key import ReuseKey
 
 INDEX_ROOT = "mlpipe/_reuse"
 ENTRY_FORMAT = 1
 _DRIVE = re.compile(r"[A-Za-z]:")
-
-
-@dataclass(frozen=True)
-class KeyComponent:
-    """One part of a reuse key: a name, its own digest, and a short human description."""
-
-    name: str
-    digest: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class ReuseKey:
-    """A step's reuse key: the digest of its named components, in order."""
-
-    components: tuple[KeyComponent, ...]
-    digest: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        from airflow_provider_mlpipe.runtime.content_hash import bytes_digest
-
-        text = "".join(f"{c.name}\0{c.digest}\n" for c in self.components)
-        object.__setattr__(self, "digest", bytes_digest(text.encode()))
-
-    def describe(self) -> list[str]:
-        """One log line per component, so two runs' logs show what changed."""
-        return [f"  {c.name}: {c.digest[:16]}  {c.detail}".rstrip() for c in self.components]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {c.name: {"digest": c.digest, "detail": c.detail} for c in self.components}
 
 
 @dataclass(frozen=True)

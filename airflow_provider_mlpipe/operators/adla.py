@@ -7,24 +7,24 @@ here or, when deferrable, by `AdlaJobTrigger` on the triggerer.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk.exceptions import AirflowException
-
+from airflow_provider_mlpipe.exceptions import StepRunError
 from airflow_provider_mlpipe.links import ADLA_JOB_ID_KEY, ADLA_JOB_URL_KEY, AdlaJobLink, ReusedFromLink
+from airflow_provider_mlpipe.operators.base import REQUIRED
 from airflow_provider_mlpipe.operators.remote import RemoteStepOperator
 from airflow_provider_mlpipe.operators.templating import TokenField
 
 if TYPE_CHECKING:
-    from airflow_provider_mlpipe.hooks.adla import AdlaHook
-    from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
-    from airflow_provider_mlpipe.runtime.step_data import InputLocation, StepData
+    from airflow.triggers.base import BaseTrigger
 
-#: Bump when the same inputs would make this operator produce different outputs (it resets reuse).
-SEMANTICS_VERSION = 1
+    from airflow_provider_mlpipe.hooks.adla import AdlaHook
+    from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent
+    from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
+    from airflow_provider_mlpipe.tokens import Binding
+
 #: The templated step argument: the literals among the job's `params`.
 TOKEN_FIELDS = (TokenField("usql_spec", "params", "params"),)
 
@@ -42,78 +42,57 @@ class AdlaStepOperator(RemoteStepOperator):
     ui_color = "#e0e7ff"
     poll_option = "adla_poll_seconds"
 
-    def __init__(
-        self,
-        *,
-        script_path: str,
-        usql_spec: dict[str, Any],
-        adla_conn_id: str = "adla_default",
-        source_directory: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.script_path = script_path
-        self.usql_spec = usql_spec
-        self.adla_conn_id = adla_conn_id
-        self.source_directory = source_directory
-        self._job_id: str | None = None
-        #: The job's page (read by the "ADLA job" link).
-        self.job_url: str | None = None
+    step_kind = "AdlaStep"
+    job_noun = "ADLA job"
+    kind_arguments: ClassVar[dict[str, Any]] = {
+        "script_path": REQUIRED,
+        "usql_spec": REQUIRED,
+        "adla_conn_id": "adla_default",
+        "source_directory": None,
+    }
+    #: The job's page (read by the "ADLA job" link).
+    job_url: str | None = None
 
     def token_fields(self) -> Sequence[TokenField]:
         return TOKEN_FIELDS
 
-    def execute(self, context: Any) -> dict[str, dict[str, Any]] | None:
-        self.stop_if_run_failed(context)
-        from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
+    def submit(self, context: Any, data: AttemptData, locations: list[InputLocation]) -> str:
+        """Fill the script's `@@name@@` placeholders, safely, and submit it as a U-SQL job."""
         from airflow_provider_mlpipe.runtime.usql import substitute
 
         ti = context["ti"]
-        params = context.get("params") or {}
-        data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
-        try:
-            locations = self.locate_inputs(data, context)
-            key = self._reuse_key(data, locations, params)
-            cache, decision = self.decide(data, key, context)
-            if decision.hit:
-                return self.hand_on(ti, key, decision.entry)  # type: ignore[arg-type]
-            values = self._placeholder_values(data, locations, params, ti)
-        except StepDataError as error:
-            raise AirflowException(str(error)) from error
-        try:
-            template = Path(self.script_path).read_text(encoding="utf-8-sig")
-            script = substitute(template, values, self.step_name)
-        except ValueError as error:
-            raise AirflowException(str(error)) from error
+        values = self._placeholder_values(data, locations, self._binding(context), ti)
+        template = Path(self.script_path).read_text(encoding="utf-8-sig")
+        script = substitute(template, values, self.step_name)
         hook = self._hook()
         spec = self.usql_spec
-        self._job_id = hook.submit(
+        job_id = hook.submit(
             f"{ti.dag_id}.{ti.task_id}",
             script,
             spec.get("degree_of_parallelism"),
             spec.get("priority"),
             spec.get("runtime_version"),
         )
-        self.job_url = hook.job_url(self._job_id)
-        ti.xcom_push(key=ADLA_JOB_ID_KEY, value=self._job_id)
+        self.job_id = job_id
+        self.job_url = hook.job_url(job_id)
+        ti.xcom_push(key=ADLA_JOB_ID_KEY, value=job_id)
         ti.xcom_push(key=ADLA_JOB_URL_KEY, value=self.job_url)
-        self.log.info("Step %r: ADLA job %s: %s", self.step_name, self._job_id, self.job_url)
+        self.log.info("Step %r: ADLA job %s: %s", self.step_name, job_id, self.job_url)
+        return job_id
+
+    def job_state(self, job_id: str) -> dict[str, Any]:
+        return self._hook().get_job_state(job_id)
+
+    def ended(self, state: dict[str, Any]) -> bool:
+        return state["state"] == "Ended"
+
+    def trigger(self, job_id: str) -> BaseTrigger:
         from airflow_provider_mlpipe.triggers.adla import AdlaJobTrigger
 
-        job_id = self._job_id
-        return self.wait_for(
-            context,
-            key,
-            decision,
-            AdlaJobTrigger(job_id, self.adla_conn_id, self.poll_seconds()),
-            lambda: hook.get_job_state(job_id),
-            lambda state: state["state"] == "Ended",
-        )
+        return AdlaJobTrigger(job_id, self.adla_conn_id, self.poll_seconds())
 
-    def on_kill(self) -> None:
-        if self._job_id is not None:
-            self.log.info("Step %r: cancelling ADLA job %s", self.step_name, self._job_id)
-            self._hook().cancel(self._job_id)
+    def cancel(self, job_id: str) -> None:
+        self._hook().cancel(job_id)
 
     def _hook(self) -> AdlaHook:
         from airflow_provider_mlpipe.hooks.adla import AdlaHook
@@ -129,29 +108,21 @@ class AdlaStepOperator(RemoteStepOperator):
                 f"  {e.get('error_id')} (line {e.get('line_number')}): {e.get('message')}"
                 for e in state.get("errors") or []
             )
-            raise AirflowException(
+            raise StepRunError(
                 f"step {self.step_name!r}: ADLA job {job_id} ended {state.get('result')}"
                 + (f":\n{errors}" if errors else "")
             )
         return {"adla": {"job_id": job_id, "url": self.job_url}}
 
-    def _bound_params(self, params: Any) -> dict[str, str]:
-        bound = {}
-        for name, value in self.usql_spec.get("params", {}).items():
-            if isinstance(value, dict) and "parameter" in value:
-                try:
-                    bound[name] = str(params[value["parameter"]])
-                except KeyError:
-                    raise AirflowException(
-                        f"step {self.step_name!r}: pipeline parameter {value['parameter']!r} has no value"
-                    ) from None
-            else:
-                bound[name] = str(value)
-        return bound
+    def _binding(self, context: Any) -> Binding:
+        from airflow_provider_mlpipe.tokens import Binding
 
-    def _reuse_key(self, data: StepData, locations: list[InputLocation], params: Any) -> ReuseKey:
-        """The script (or its whole source folder), job settings, bound params, and the data."""
-        from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
+        return Binding(self.step_name, context.get("params") or {})
+
+    def key_components(
+        self, data: AttemptData, locations: list[InputLocation], context: Any
+    ) -> list[KeyComponent]:
+        """The script (or its whole source folder), job settings and bound params."""
         from airflow_provider_mlpipe.runtime.reuse_key import source_component, value_component
         from airflow_provider_mlpipe.runtime.snapshot import snapshot_files
 
@@ -162,17 +133,15 @@ class AdlaStepOperator(RemoteStepOperator):
             k: self.usql_spec.get(k)
             for k in ("script_name", "degree_of_parallelism", "priority", "runtime_version")
         }
-        components = [
-            value_component("step", {"kind": "AdlaStep", "semantics": SEMANTICS_VERSION}),
+        return [
             source_component(source, script, files),
             value_component("job", settings),
-            value_component("params", self._bound_params(params)),
+            value_component("params", self._binding(context).mapping(self.usql_spec.get("params", {}))),
             value_component("version", self.step_version),
         ]
-        return ReuseKey(tuple(components + self.data_components(data, locations)))
 
     def _placeholder_values(
-        self, data: StepData, locations: list[InputLocation], params: Any, ti: Any
+        self, data: AttemptData, locations: list[InputLocation], binding: Binding, ti: Any
     ) -> dict[str, str]:
         """`@@name@@` values: input and output paths as U-SQL sees them, and the bound params."""
         values = {
@@ -182,4 +151,4 @@ class AdlaStepOperator(RemoteStepOperator):
             client, path = data.output_location(output, ti.dag_id, ti.run_id, ti.task_id)
             client.delete(path)  # an earlier, failed attempt's files
             values[output["name"]] = client.usql_path(path)
-        return {**values, **self._bound_params(params)}
+        return {**values, **binding.mapping(self.usql_spec.get("params", {}))}

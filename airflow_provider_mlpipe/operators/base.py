@@ -1,14 +1,20 @@
-"""`PipelineStepOperator`: what every step operator shares.
+"""`PipelineStepOperator`: the one sequence every step operator runs.
 
-Inputs come from the producers' XCom records, the reuse key ends with the inputs' data
-identity and the outputs' datastores, and the reuse decision is made, explained, handed
-on (HIT) or recorded after a successful run (MISS) in the same way for every step kind.
+`execute` owns it: stop if the run failed -> locate the inputs -> build the reuse key ->
+decide -> hand on a HIT, or run -> publish the outputs -> record. A step kind supplies only
+its parts: `key_components()` (what besides the data makes its result) and `run()` (do the
+work). Its own keyword arguments are declared in `kind_arguments`, so one `__init__` serves
+every kind: each class level defining `__init__` would cost a DAG file ~50 us per task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
@@ -19,31 +25,95 @@ from airflow_provider_mlpipe.operators.templating import TokenField, env_markers
 if TYPE_CHECKING:
     import jinja2
 
-    from airflow_provider_mlpipe.hooks.reuse_cache import (
-        KeyComponent,
-        ReuseCacheHook,
-        ReuseDecision,
-        ReuseKey,
-    )
-    from airflow_provider_mlpipe.runtime.step_data import InputLocation, StepData
+    from airflow_provider_mlpipe.contract import InputSpec, OutputRecord, OutputSpec
+    from airflow_provider_mlpipe.hooks.reuse_cache import ReuseDecision
+    from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
+    from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
+
+#: A `kind_arguments` default meaning "must be given".
+REQUIRED: Any = object()
+
+
+@dataclass
+class StepOutcome:
+    """What a successful run leaves for the base to publish and record.
+
+    `local_outputs`: outputs the run wrote to local folders (published to their datastores);
+    every other output was written straight to its datastore, at its run's output path or at
+    `written_at[name]` = (datastore client, path). `metrics`: what the step's script logged.
+    """
+
+    run_record: dict[str, Any]
+    metrics: dict[str, Any] | None = None
+    local_outputs: dict[str, Path] = field(default_factory=dict)
+    written_at: dict[str, tuple[Any, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    """A MISS's key, reason and stale entry: what `record` needs once the run has succeeded."""
+
+    key: ReuseKey
+    reason: str
+    stale: str | None
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "key": [[c.name, c.digest, c.detail] for c in self.key.components],
+            "reason": self.reason,
+            "stale": self.stale,
+        }
+
+    @classmethod
+    def from_xcom(cls, value: Mapping[str, Any]) -> PendingRecord:
+        from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
+
+        key = ReuseKey(tuple(KeyComponent(*c) for c in value["key"]))
+        return cls(key, value["reason"], value.get("stale"))
 
 
 class PipelineStepOperator(BaseOperator):
-    """Base of the operators that run pipeline steps; subclasses do the run itself."""
+    """Base of the operators that run pipeline steps; a kind implements `key_components` and `run`."""
 
     operator_extra_links: tuple = (ReusedFromLink(),)
+    #: v1's name of the step kind, the first component of its reuse key.
+    step_kind: ClassVar[str]
+    #: Bump when the same inputs would make the kind produce different outputs (it resets reuse).
+    semantics_version: ClassVar[int] = 1
+    #: The kind's own keyword arguments and their defaults (REQUIRED: no default; `list`/`dict`: a
+    #: fresh empty one when missing or None). Merged along the class hierarchy.
+    kind_arguments: ClassVar[Mapping[str, Any]] = {}
+    _all_kind_arguments: ClassVar[dict[str, Any]] = {}
+    #: This try's MISS, set before `run` (a remote kind hands it to XCom when it defers).
+    pending: PendingRecord
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        merged: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(vars(klass).get("kind_arguments", {}))
+        cls._all_kind_arguments = merged
 
     def __init__(
         self,
         *,
         step_name: str,
-        inputs: list[dict[str, Any]] | None = None,
-        outputs: list[dict[str, Any]] | None = None,
+        inputs: list[InputSpec] | None = None,
+        outputs: list[OutputSpec] | None = None,
         allow_reuse: bool = True,
         step_version: str | None = None,
         regenerate_outputs: bool = False,
         **kwargs: Any,
     ) -> None:
+        defaults = kwargs.get("default_args") or {}
+        own = {}
+        for name, default in self._all_kind_arguments.items():
+            value = kwargs.pop(name, defaults.get(name, default))
+            if value is REQUIRED:
+                raise TypeError(f"{type(self).__name__}: missing keyword argument {name!r}")
+            if default in (list, dict) and (value is None or value is default):
+                value = default()
+            own[name] = value
         super().__init__(**kwargs)
         self.step_name = step_name
         self.inputs = list(inputs or [])
@@ -51,28 +121,54 @@ class PipelineStepOperator(BaseOperator):
         self.allow_reuse = allow_reuse
         self.step_version = step_version
         self.regenerate_outputs = regenerate_outputs
+        for name, value in own.items():
+            setattr(self, name, value)
         #: This try's reuse decision as pushed to XCom (read by the "Reused from" link).
         self.reuse_decision: dict[str, Any] | None = None
+        self.prepare()
 
-    def token_fields(self) -> Sequence[TokenField]:
-        """Where the step's parameter tokens are among its template fields (operators/templating.py)."""
-        return ()
+    def prepare(self) -> None:
+        """Derive the kind's attributes from its arguments (the end of `__init__`); none by default."""
 
-    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render only the literals among the step's tokens; any other template field as Airflow does.
+    # The kind's parts
 
-        References (input, output and parameter names) are never rendered, and parameter values
-        are bound after rendering, so a run's conf cannot inject a template.
-        """
-        if not jinja_env:
-            jinja_env = self.get_template_env()
-        locations = [location for location in self.token_fields() if location.field in self.template_fields]
-        tokens = {location.field for location in locations}
-        others = [field for field in self.template_fields if field not in tokens]
-        if others:
-            self._do_render_template_fields(self, others, context, jinja_env, set())
-        render = lambda value: self.render_template(value, context, jinja_env)  # noqa: E731
-        render_token_fields(self, locations, render, env_markers(jinja_env))
+    def key_components(
+        self, data: AttemptData, locations: list[InputLocation], context: Any
+    ) -> list[KeyComponent]:
+        """What besides the kind and the data makes the step's result (code, arguments, settings)."""
+        raise NotImplementedError
+
+    def run(self, context: Any, data: AttemptData, locations: list[InputLocation]) -> StepOutcome:
+        """Do the step's work; raise an AirflowException naming the step unless it succeeded."""
+        raise NotImplementedError
+
+    @contextmanager
+    def step_data(self, context: Any) -> Iterator[AttemptData]:
+        """The attempt's inputs and outputs; kinds that copy data locally give a private folder."""
+        from airflow_provider_mlpipe.runtime.step_data import AttemptData
+
+        yield AttemptData(self.step_name, Path(tempfile.gettempdir()), self.log)
+
+    # The sequence
+
+    def execute(self, context: Any) -> dict[str, OutputRecord]:
+        self.stop_if_run_failed(context)
+        with self.step_data(context) as data:
+            locations = self.locate_inputs(data, context)
+            key = self.reuse_key(data, locations, context)
+            decision = self.decide_reuse(data, key, context)
+            if decision.hit:
+                return self.hand_on_reused(context["ti"], key, decision.entry)  # type: ignore[arg-type]
+            self.pending = PendingRecord(key, decision.reason, decision.stale)
+            outcome = self.run(context, data, locations)
+            return self.finish(context, data, self.pending, outcome)
+
+    def finish(
+        self, context: Any, data: AttemptData, pending: PendingRecord, outcome: StepOutcome
+    ) -> dict[str, OutputRecord]:
+        """After a successful run: publish the outputs, record them for reuse, return their records."""
+        records = self.publish_outputs(context["ti"], data, outcome)
+        return self.record_for_reuse(context["ti"], data, pending, records, outcome)
 
     def regenerate(self, context: Any) -> bool:
         """`regenerate_outputs` from the run's conf, else the DAG param, else the to_dag default."""
@@ -106,18 +202,25 @@ class PipelineStepOperator(BaseOperator):
                 "continue_on_step_failure=False"
             )
 
-    def locate_inputs(self, data: StepData, context: Any) -> list[InputLocation]:
+    def locate_inputs(self, data: AttemptData, context: Any) -> list[InputLocation]:
         """Where each input is: DataReferences as declared, PipelineData from the producer's XCom,
         DataPath parameters from the run's params."""
         ti = context["ti"]
-        pull = lambda task_id: ti.xcom_pull(task_ids=task_id, key="return_value")  # noqa: E731
+        pull: Callable[[str], Any] = lambda task_id: ti.xcom_pull(task_ids=task_id, key="return_value")  # noqa: E731
         params = context.get("params") or {}
         return [data.locate_input(spec, pull, params) for spec in self.inputs]
 
-    def data_components(self, data: StepData, locations: list[InputLocation]) -> list[KeyComponent]:
+    def reuse_key(self, data: AttemptData, locations: list[InputLocation], context: Any) -> ReuseKey:
+        """The kind and its semantics version, the kind's components, then the data's."""
+        from airflow_provider_mlpipe.runtime.reuse_key import ReuseKey, value_component
+
+        kind = value_component("step", {"kind": self.step_kind, "semantics": self.semantics_version})
+        own = self.key_components(data, locations, context)
+        return ReuseKey((kind, *own, *self.data_components(data, locations)))
+
+    def data_components(self, data: AttemptData, locations: list[InputLocation]) -> list[KeyComponent]:
         """Key components for the data: each input's identity now, each output's datastore."""
-        from airflow_provider_mlpipe.hooks.reuse_cache import KeyComponent
-        from airflow_provider_mlpipe.runtime.reuse_key import value_component
+        from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, value_component
 
         components = []
         for location in locations:
@@ -128,13 +231,11 @@ class PipelineStepOperator(BaseOperator):
             components.append(value_component(f"output {spec['name']}", where))
         return components
 
-    def decide(self, data: StepData, key: ReuseKey, context: Any) -> tuple[ReuseCacheHook, ReuseDecision]:
+    def decide_reuse(self, data: AttemptData, key: ReuseKey, context: Any) -> ReuseDecision:
         """Look the key up in the reuse index shared by every worker; log a MISS with its reason."""
-        from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook, reuse_datastore_name
-
-        outputs_on = data.output_datastore(self.outputs[0]) if self.outputs else None
-        cache = ReuseCacheHook(reuse_datastore_name(outputs_on))
-        decision = cache.decide(key, self.allow_reuse, self.regenerate(context), data.output_exists)
+        decision = self.reuse_index(data).decide(
+            key, self.allow_reuse, self.regenerate(context), data.output_exists
+        )
         if not decision.hit:
             self.log.info(
                 "Reuse: MISS (%s), running step %r; key %s\n%s",
@@ -143,9 +244,16 @@ class PipelineStepOperator(BaseOperator):
                 key.digest,
                 "\n".join(key.describe()),
             )
-        return cache, decision
+        return decision
 
-    def hand_on(self, ti: Any, key: ReuseKey, entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def reuse_index(self, data: AttemptData) -> Any:
+        """The reuse index on the datastore of the step's outputs (else the default's)."""
+        from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook, reuse_datastore_name
+
+        outputs_on = data.output_datastore(self.outputs[0]) if self.outputs else None
+        return ReuseCacheHook(reuse_datastore_name(outputs_on))
+
+    def hand_on_reused(self, ti: Any, key: ReuseKey, entry: dict[str, Any]) -> dict[str, OutputRecord]:
         """A HIT: return the recorded outputs in the shape of a fresh run, and say where they came from."""
         source = entry["source"]
         self.log.info(
@@ -164,25 +272,34 @@ class PipelineStepOperator(BaseOperator):
         }
         self.reuse_decision = {"decision": "hit", "key": key.digest, "source": source}
         ti.xcom_push(key=REUSE_XCOM_KEY, value=self.reuse_decision)
-        return records
+        return records  # type: ignore[return-value]
 
-    def record(
+    def publish_outputs(self, ti: Any, data: AttemptData, outcome: StepOutcome) -> dict[str, OutputRecord]:
+        """Store what the run wrote locally; describe, from a listing, what it wrote to datastores."""
+        records = {}
+        for spec in self.outputs:
+            name = spec["name"]
+            if name in outcome.local_outputs:
+                local = outcome.local_outputs[name]
+                records[name] = data.publish_output(spec, local, ti.dag_id, ti.run_id, ti.task_id)
+            else:
+                at = outcome.written_at.get(name)
+                records[name] = data.written_output(spec, ti.dag_id, ti.run_id, ti.task_id, at=at)
+        return records  # type: ignore[return-value]
+
+    def record_for_reuse(
         self,
         ti: Any,
-        cache: ReuseCacheHook,
-        key: ReuseKey,
-        records: dict[str, dict[str, Any]],
-        run_record: dict[str, Any],
-        reason: str,
-        *,
-        stale: str | None = None,
-        metrics: dict[str, Any] | None = None,
-    ) -> dict[str, dict[str, Any]]:
-        """After a successful run: record the reuse entry and say so in XCom.
+        data: AttemptData,
+        pending: PendingRecord,
+        records: dict[str, OutputRecord],
+        outcome: StepOutcome,
+    ) -> dict[str, OutputRecord]:
+        """Record the reuse entry (create-only, or in place of the stale one) and say so in XCom.
 
-        Create-only, or in place of the `stale` entry version the decision found (`ReuseDecision.stale`).
-        `metrics` (what the step's script logged) go into the entry, for a HIT to hand on.
+        The entry holds the run's `metrics`, for a HIT to hand on.
         """
+        key = pending.key
         for output in records.values():
             output["reuse_key"] = key.digest
         source = {
@@ -192,10 +309,13 @@ class PipelineStepOperator(BaseOperator):
             "try_number": ti.try_number,
         }
         written = False  # a step that may never be reused leaves no entry to find
+        stale = pending.stale
         if self.allow_reuse:
-            written = cache.record(key, records, source, run_record, replace=stale, metrics=metrics)
+            written = self.reuse_index(data).record(
+                key, records, source, outcome.run_record, replace=stale, metrics=outcome.metrics
+            )
             if written and stale:
-                self.log.info("Reuse: replaced the stale entry %s (%s)", key.digest, reason)
+                self.log.info("Reuse: replaced the stale entry %s (%s)", key.digest, pending.reason)
             elif written:
                 self.log.info("Reuse: recorded entry %s", key.digest)
             else:
@@ -204,11 +324,33 @@ class PipelineStepOperator(BaseOperator):
             key=REUSE_XCOM_KEY,
             value={
                 "decision": "miss",
-                "reason": reason,
+                "reason": pending.reason,
                 "key": key.digest,
                 "recorded": written,
                 "replaced": bool(written and stale),
-                **run_record,
+                **outcome.run_record,
             },
         )
         return records
+
+    # Templating
+
+    def token_fields(self) -> Sequence[TokenField]:
+        """Where the step's parameter tokens are among its template fields (operators/templating.py)."""
+        return ()
+
+    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render only the literals among the step's tokens; any other template field as Airflow does.
+
+        References (input, output and parameter names) are never rendered, and parameter values
+        are bound after rendering, so a run's conf cannot inject a template.
+        """
+        if not jinja_env:
+            jinja_env = self.get_template_env()
+        locations = [location for location in self.token_fields() if location.field in self.template_fields]
+        tokens = {location.field for location in locations}
+        others = [field for field in self.template_fields if field not in tokens]
+        if others:
+            self._do_render_template_fields(self, others, context, jinja_env, set())
+        render = lambda value: self.render_template(value, context, jinja_env)  # noqa: E731
+        render_token_fields(self, locations, render, env_markers(jinja_env))

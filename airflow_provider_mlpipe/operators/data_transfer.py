@@ -7,17 +7,15 @@ downloads. The step is reused while its source holds the same data.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk.exceptions import AirflowException
+from airflow_provider_mlpipe.operators.base import REQUIRED, PipelineStepOperator, StepOutcome
 
-from airflow_provider_mlpipe.operators.base import PipelineStepOperator
-
-#: Bump when the same inputs would make this operator produce different outputs (it resets reuse).
-SEMANTICS_VERSION = 1
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.hooks.datastore import DatastoreClient
+    from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent
+    from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
 
 
 class DataTransferStepOperator(PipelineStepOperator):
@@ -25,64 +23,55 @@ class DataTransferStepOperator(PipelineStepOperator):
 
     Nothing is templated: v1's DataTransferStep has no parameters, and its source and destination
     are data whose identity the reuse key follows (other data per run: a DataPath parameter).
+    `transfer_spec`: see `DataTransferStep.transfer_spec`.
     """
 
     template_fields: Sequence[str] = ()
     ui_color = "#dcfce7"
+    step_kind = "DataTransferStep"
+    kind_arguments: ClassVar[dict[str, Any]] = {"transfer_spec": REQUIRED}
 
-    def __init__(self, *, transfer_spec: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.transfer_spec = transfer_spec
-
-    def execute(self, context: Any) -> dict[str, dict[str, Any]]:
-        self.stop_if_run_failed(context)
-        from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
+    def key_components(
+        self, data: AttemptData, locations: list[InputLocation], context: Any
+    ) -> list[KeyComponent]:
+        """The copy's settings (types, destination); the source's data comes from the base."""
         from airflow_provider_mlpipe.runtime.reuse_key import value_component
-        from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
+
+        return [value_component("transfer", self.transfer_spec)]
+
+    def run(self, context: Any, data: AttemptData, locations: list[InputLocation]) -> StepOutcome:
         from airflow_provider_mlpipe.runtime.transfer import copy_data
 
         ti = context["ti"]
-        data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
-        try:
-            [source] = self.locate_inputs(data, context)
-            [output] = self.outputs
-            spec = self.transfer_spec
-            components = [
-                value_component("step", {"kind": "DataTransferStep", "semantics": SEMANTICS_VERSION}),
-                value_component("transfer", spec),
-            ]
-            key = ReuseKey(tuple(components + self.data_components(data, [source])))
-            cache, decision = self.decide(data, key, context)
-            if decision.hit:
-                return self.hand_on(ti, key, decision.entry)  # type: ignore[arg-type]
-            source_client = data.client(source.datastore)
-            destination = spec.get("destination")
-            if destination:
-                target = (data.client(destination.get("datastore")), destination["path_on_datastore"])
-            else:
-                target = data.output_location(output, ti.dag_id, ti.run_id, ti.task_id)
-            kind = self._kind(source_client, source.path, *target)
-            self.log.info(
-                "Step %r: copying %s %s to %s",
-                self.step_name,
-                kind,
-                source_client.uri(source.path),
-                target[0].uri(target[1]),
-            )
-            result = copy_data(source_client, source.path, target[0], target[1], kind)
-            self.log.info(
-                "Step %r: %s file(s), %s bytes, %s", self.step_name, result.files, result.bytes, result.method
-            )
-            record = data.written_output(output, ti.dag_id, ti.run_id, ti.task_id, at=target)
-        except StepDataError as error:
-            raise AirflowException(str(error)) from error
-        run_record = {"transfer": {"method": result.method, "files": result.files, "bytes": result.bytes}}
-        return self.record(
-            ti, cache, key, {output["name"]: record}, run_record, decision.reason, stale=decision.stale
+        [source] = locations
+        [output] = self.outputs
+        source_client = data.client(source.datastore)
+        destination = self.transfer_spec.get("destination")
+        if destination:
+            target = (data.client(destination.get("datastore")), destination["path_on_datastore"])
+        else:
+            target = data.output_location(output, ti.dag_id, ti.run_id, ti.task_id)
+        kind = self._kind(source_client, source.path, *target)
+        self.log.info(
+            "Step %r: copying %s %s to %s",
+            self.step_name,
+            kind,
+            source_client.uri(source.path),
+            target[0].uri(target[1]),
         )
+        result = copy_data(source_client, source.path, target[0], target[1], kind)
+        self.log.info(
+            "Step %r: %s file(s), %s bytes, %s", self.step_name, result.files, result.bytes, result.method
+        )
+        run_record = {"transfer": {"method": result.method, "files": result.files, "bytes": result.bytes}}
+        return StepOutcome(run_record, written_at={output["name"]: target})
 
-    def _kind(self, source: Any, source_path: str, destination: Any, destination_path: str) -> str:
+    def _kind(
+        self, source: DatastoreClient, source_path: str, destination: DatastoreClient, destination_path: str
+    ) -> str:
         """v1 rules: the source type as it is; the destination: as given, as it exists, else as the source."""
+        from airflow_provider_mlpipe.exceptions import StepDataError
+
         source_type = self.transfer_spec.get("source_type")
         if source_type is None:
             source_type = "directory" if source.is_directory(source_path) else "file"
@@ -91,7 +80,7 @@ class DataTransferStepOperator(PipelineStepOperator):
             destination_type = "directory" if destination.is_directory(destination_path) else "file"
         destination_type = destination_type or source_type
         if source_type != destination_type:
-            raise AirflowException(
+            raise StepDataError(
                 f"step {self.step_name!r}: cannot copy a {source_type} to a {destination_type} "
                 f"({source.uri(source_path)} -> {destination.uri(destination_path)})"
             )

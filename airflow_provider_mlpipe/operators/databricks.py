@@ -8,29 +8,29 @@ script arguments `--<name> <uri>`.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk.exceptions import AirflowException
-
+from airflow_provider_mlpipe.exceptions import StepRunError
 from airflow_provider_mlpipe.links import (
     DATABRICKS_RUN_ID_KEY,
     DATABRICKS_RUN_PAGE_URL_KEY,
     DatabricksRunLink,
     ReusedFromLink,
 )
+from airflow_provider_mlpipe.operators.base import REQUIRED
 from airflow_provider_mlpipe.operators.remote import RemoteStepOperator
 from airflow_provider_mlpipe.operators.templating import TokenField
 
 if TYPE_CHECKING:
-    from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
-    from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
-    from airflow_provider_mlpipe.runtime.step_data import InputLocation, StepData
+    from airflow.triggers.base import BaseTrigger
 
-#: Bump when the same inputs would make this operator produce different outputs (it resets reuse).
-SEMANTICS_VERSION = 1
+    from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
+    from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent
+    from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
+    from airflow_provider_mlpipe.tokens import Binding
+
 #: The templated step argument of each task kind: the literals among its parameters, by v1's name.
 TOKEN_FIELDS = {
     "notebook": (TokenField("task_spec", "base_parameters", "notebook_params"),),
@@ -53,75 +53,58 @@ class DatabricksStepOperator(RemoteStepOperator):
     ui_color = "#fde7d8"
     poll_option = "databricks_poll_seconds"
 
-    def __init__(
-        self,
-        *,
-        task_spec: dict[str, Any],
-        cluster_spec: dict[str, Any],
-        libraries: list[dict[str, Any]] | None = None,
-        run_name: str | None = None,
-        timeout_seconds: int | None = None,
-        databricks_conn_id: str = "databricks_default",
-        source_directory: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.task_spec = task_spec
-        self.cluster_spec = cluster_spec
-        self.libraries = list(libraries or [])
-        self.run_name = run_name or self.step_name
-        self.timeout_seconds = timeout_seconds
-        self.databricks_conn_id = databricks_conn_id
-        self.source_directory = source_directory
-        self._run_id: int | None = None
-        #: The run's page in the workspace (read by the "Databricks run" link).
-        self.run_page_url: str | None = None
+    step_kind = "DatabricksStep"
+    job_noun = "Databricks run"
+    kind_arguments: ClassVar[dict[str, Any]] = {
+        "task_spec": REQUIRED,
+        "cluster_spec": REQUIRED,
+        "libraries": list,
+        "run_name": None,
+        "timeout_seconds": None,
+        "databricks_conn_id": "databricks_default",
+        "source_directory": None,
+    }
+    #: The run's page in the workspace (read by the "Databricks run" link).
+    run_page_url: str | None = None
+    _snapshot: list[str] = []
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.run_name = self.run_name or self.step_name
 
     def token_fields(self) -> Sequence[TokenField]:
         kind = self.task_spec.get("kind") if isinstance(self.task_spec, dict) else None
         return TOKEN_FIELDS.get(kind, TOKEN_FIELDS["python"])  # type: ignore[arg-type]
 
-    def execute(self, context: Any) -> dict[str, dict[str, Any]] | None:
-        self.stop_if_run_failed(context)
-        from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
+    # Submitting and waiting
 
+    def submit(self, context: Any, data: AttemptData, locations: list[InputLocation]) -> int:
+        """Upload the code if needed, submit the run (or re-attach), and say where it is."""
         ti = context["ti"]
-        params = context.get("params") or {}
-        data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
-        try:
-            locations = self.locate_inputs(data, context)
-            snapshot = self._snapshot_files()
-            key = self._reuse_key(data, locations, snapshot, params)
-            cache, decision = self.decide(data, key, context)
-            if decision.hit:
-                return self.hand_on(ti, key, decision.entry)  # type: ignore[arg-type]
-            task = self._task_json(data, locations, snapshot, params, ti)
-        except StepDataError as error:
-            raise AirflowException(str(error)) from error
+        task = self._task_json(data, locations, self._binding(context), ti)
         hook = self._hook()
         run_id = self._submit_or_attach(hook, task, ti)
         state = hook.get_run_state(run_id)
         self.run_page_url = state["run_page_url"]
         ti.xcom_push(key=DATABRICKS_RUN_PAGE_URL_KEY, value=self.run_page_url)
         self.log.info("Step %r: Databricks run %s: %s", self.step_name, run_id, state["run_page_url"])
+        return run_id
+
+    def job_state(self, job_id: int) -> dict[str, Any]:
+        return self._hook().get_run_state(job_id)
+
+    def ended(self, state: dict[str, Any]) -> bool:
         from airflow_provider_mlpipe.hooks.databricks import TERMINAL_STATES
+
+        return state["life_cycle_state"] in TERMINAL_STATES
+
+    def trigger(self, job_id: int) -> BaseTrigger:
         from airflow_provider_mlpipe.triggers.databricks import DatabricksRunTrigger
 
-        return self.wait_for(
-            context,
-            key,
-            decision,
-            DatabricksRunTrigger(run_id, self.databricks_conn_id, self.poll_seconds()),
-            lambda: hook.get_run_state(run_id),
-            lambda state: state["life_cycle_state"] in TERMINAL_STATES,
-        )
+        return DatabricksRunTrigger(job_id, self.databricks_conn_id, self.poll_seconds())
 
-    def on_kill(self) -> None:
-        if self._run_id is not None:
-            self.log.info("Step %r: cancelling Databricks run %s", self.step_name, self._run_id)
-            self._hook().cancel(self._run_id)
-
-    # Submitting and waiting
+    def cancel(self, job_id: int) -> None:
+        self._hook().cancel(job_id)
 
     def _hook(self) -> DatabricksHook:
         from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
@@ -146,7 +129,7 @@ class DatabricksStepOperator(RemoteStepOperator):
                 run_id = previous
         if run_id is None:
             run_id = hook.submit(self.run_name, task, self._token(ti, ti.try_number), self.timeout_seconds)
-        self._run_id = run_id
+        self.job_id = run_id
         ti.xcom_push(key=DATABRICKS_RUN_ID_KEY, value=run_id)
         return run_id
 
@@ -162,7 +145,7 @@ class DatabricksStepOperator(RemoteStepOperator):
         self.run_page_url = state.get("run_page_url")
         if state.get("result_state") != "SUCCESS":
             detail = self._hook().error_output(state.get("task_run_ids") or [])
-            raise AirflowException(
+            raise StepRunError(
                 f"step {self.step_name!r}: Databricks run {run_id} ended {state.get('life_cycle_state')}/"
                 f"{state.get('result_state')}: {state.get('state_message')}"
                 + (f"\n{detail}" if detail else "")
@@ -178,53 +161,46 @@ class DatabricksStepOperator(RemoteStepOperator):
 
         return snapshot_files(Path(self.source_directory))  # type: ignore[arg-type]
 
-    def _reuse_key(
-        self, data: StepData, locations: list[InputLocation], snapshot: list[str], params: Any
-    ) -> ReuseKey:
-        """Task kind, code, bound parameters, libraries, Spark version/conf, and the data."""
-        from airflow_provider_mlpipe.hooks.reuse_cache import ReuseKey
+    def key_components(
+        self, data: AttemptData, locations: list[InputLocation], context: Any
+    ) -> list[KeyComponent]:
+        """The code (an uploaded script's snapshot), the bound task, libraries, Spark version/conf."""
         from airflow_provider_mlpipe.runtime.reuse_key import source_component, value_component
 
+        self._snapshot = self._snapshot_files()
         cluster = self.cluster_spec.get("new_cluster", {})
         spark = {k: cluster.get(k) for k in ("spark_version", "spark_conf", "spark_env_vars")}
         components = [
-            value_component("step", {"kind": "DatabricksStep", "semantics": SEMANTICS_VERSION}),
-            value_component("task", self._bound_task_spec(params)),
+            value_component("task", self._bound_task_spec(self._binding(context))),
             value_component("libraries", self.libraries),
             value_component("spark", spark if cluster else dict(self.cluster_spec)),
             value_component("version", self.step_version),
         ]
-        if snapshot:
+        if self._snapshot:
             source = Path(self.source_directory)  # type: ignore[arg-type]
             script = source / self.task_spec["python_script_name"]
-            components.insert(1, source_component(source, script, snapshot))
-        return ReuseKey(tuple(components + self.data_components(data, locations)))
+            components.insert(0, source_component(source, script, self._snapshot))
+        return components
 
-    def _bound_task_spec(self, params: Any) -> dict[str, Any]:
+    def _binding(self, context: Any) -> Binding:
+        from airflow_provider_mlpipe.tokens import Binding
+
+        return Binding(self.step_name, context.get("params") or {})
+
+    def _bound_task_spec(self, binding: Binding) -> dict[str, Any]:
         """The task spec with pipeline parameter values bound (not yet the data URIs)."""
-
-        def bind(value: Any) -> str:
-            if isinstance(value, dict) and "parameter" in value:
-                try:
-                    return str(params[value["parameter"]])
-                except KeyError:
-                    raise AirflowException(
-                        f"step {self.step_name!r}: pipeline parameter {value['parameter']!r} has no value"
-                    ) from None
-            return str(value)
-
         spec = dict(self.task_spec)
         if "parameters" in spec:
-            spec["parameters"] = [bind(v) for v in spec["parameters"]]
+            spec["parameters"] = binding.texts(spec["parameters"])
         if "base_parameters" in spec:
-            spec["base_parameters"] = {k: bind(v) for k, v in spec["base_parameters"].items()}
+            spec["base_parameters"] = binding.mapping(spec["base_parameters"])
         return spec
 
     def _task_json(
-        self, data: StepData, locations: list[InputLocation], snapshot: list[str], params: Any, ti: Any
+        self, data: AttemptData, locations: list[InputLocation], binding: Binding, ti: Any
     ) -> dict[str, Any]:
         """The Jobs API task: its code, cluster, libraries, and the data URIs as widgets/arguments."""
-        spec = self._bound_task_spec(params)
+        spec = self._bound_task_spec(binding)
         uris = {
             location.name: data.client(location.datastore).spark_uri(location.path) for location in locations
         }
@@ -244,7 +220,7 @@ class DatabricksStepOperator(RemoteStepOperator):
                 "parameters": spec["parameters"] + flags,
             }
         elif kind == "python_script":
-            python_file = self._upload_snapshot(snapshot)
+            python_file = self._upload_snapshot(self._snapshot)
             task["spark_python_task"] = {"python_file": python_file, "parameters": spec["parameters"] + flags}
         else:
             parameters = spec["parameters"] + flags

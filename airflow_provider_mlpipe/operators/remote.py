@@ -1,47 +1,75 @@
-"""`RemoteStepOperator`: what steps that run remote jobs (Databricks, ADLA) share.
+"""`RemoteStepOperator`: submit, wait and cancel for steps whose work runs elsewhere (Databricks, ADLA).
 
-A remote job is submitted, then waited for here (polling) or on the triggerer (deferred);
-the reuse key waits in XCom across a deferral, because the resumed task is a fresh
-operator that must not recompute it. When the job succeeded, its outputs, which it wrote
+A remote job is submitted, then waited for here (polling) or on the triggerer (deferred); the
+pending reuse record waits in XCom across a deferral, because the resumed task is a fresh
+operator that must not recompute its key. When the job succeeded, its outputs, which it wrote
 straight to their datastores, are described from a listing and recorded for reuse.
+A kind supplies the primitives: `submit`, `job_state`, `ended`, `trigger`, `check_success`,
+`cancel`.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk.exceptions import AirflowException
-
-from airflow_provider_mlpipe.operators.base import PipelineStepOperator
+from airflow_provider_mlpipe.operators.base import PendingRecord, PipelineStepOperator, StepOutcome
 
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
-    from airflow_provider_mlpipe.hooks.reuse_cache import ReuseDecision, ReuseKey
+    from airflow_provider_mlpipe.contract import OutputRecord
+    from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
 
-#: XCom key holding the reuse key of a deferred job until the task resumes.
+#: XCom key holding the pending reuse record of a deferred job until the task resumes.
 PENDING_REUSE_KEY = "mlpipe_pending_reuse"
 
 
 class RemoteStepOperator(PipelineStepOperator):
-    """Base of step operators whose work runs elsewhere; subclasses submit, poll and judge."""
+    """Base of step operators whose work runs elsewhere: the run is submit, then poll or defer."""
 
     #: `[mlpipe]` option with the seconds between two polls of this kind's jobs (each kind declares
     #: its own in the provider info, e.g. `databricks_poll_seconds`).
-    poll_option: str
+    poll_option: ClassVar[str]
+    #: What the kind's job is called in messages ("Databricks run", "ADLA job").
+    job_noun: ClassVar[str]
+    kind_arguments: ClassVar[dict[str, Any]] = {"deferrable": None, "poll_interval": None}
+    #: The submitted job of this try (for `on_kill`).
+    job_id: Any = None
 
-    def __init__(self, *, deferrable: bool | None = None, poll_interval: float | None = None, **kwargs: Any):
-        super().__init__(**kwargs)
-        if deferrable is None:
+    def prepare(self) -> None:
+        if self.deferrable is None:
             from airflow.configuration import conf
 
-            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
+            self.deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
+
+    # The kind's primitives
+
+    def submit(self, context: Any, data: AttemptData, locations: list[InputLocation]) -> Any:
+        """Start the job (or re-attach to this task's earlier one); returns its id."""
+        raise NotImplementedError
+
+    def job_state(self, job_id: Any) -> dict[str, Any]:
+        """The job's state now, in the shape the kind's trigger fires with."""
+        raise NotImplementedError
+
+    def ended(self, state: dict[str, Any]) -> bool:
+        """True once the job is in a terminal state."""
+        raise NotImplementedError
+
+    def trigger(self, job_id: Any) -> BaseTrigger:
+        """The trigger that waits for the job on the triggerer."""
+        raise NotImplementedError
+
+    def check_success(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Raise an AirflowException naming the step unless the job succeeded; else its run record."""
+        raise NotImplementedError
+
+    def cancel(self, job_id: Any) -> None:
+        """Stop the job."""
+        raise NotImplementedError
+
+    # The run
 
     def poll_seconds(self) -> float:
         """The step's poll interval, else its `[mlpipe]` option (read when the task runs)."""
@@ -49,61 +77,26 @@ class RemoteStepOperator(PipelineStepOperator):
 
         return self.poll_interval or settings.poll_seconds(self.poll_option)
 
-    def wait_for(
-        self,
-        context: Any,
-        key: ReuseKey,
-        decision: ReuseDecision,
-        trigger: BaseTrigger,
-        poll_state: Callable[[], dict[str, Any]],
-        ended: Callable[[dict[str, Any]], bool],
-    ) -> dict[str, dict[str, Any]]:
-        """Defer to `trigger`, or poll `poll_state` here until `ended`; then finish the step."""
-        resume = {
-            "key": [[c.name, c.digest, c.detail] for c in key.components],
-            "reason": decision.reason,
-            "stale": decision.stale,
-        }
+    def run(self, context: Any, data: AttemptData, locations: list[InputLocation]) -> StepOutcome:
+        """Submit, then defer to the kind's trigger or poll here until the job ended."""
+        self.job_id = job_id = self.submit(context, data, locations)
         if self.deferrable:
-            context["ti"].xcom_push(key=PENDING_REUSE_KEY, value=resume)
-            self.defer(trigger=trigger, method_name="execute_complete")
-        while not ended(state := poll_state()):
+            context["ti"].xcom_push(key=PENDING_REUSE_KEY, value=self.pending.to_xcom())
+            self.defer(trigger=self.trigger(job_id), method_name="execute_complete")
+        while not self.ended(state := self.job_state(job_id)):
             self.log.info("Step %r: waiting, the job is %s", self.step_name, state)
             time.sleep(self.poll_seconds())
-        return self.complete(context, state, resume)
+        return StepOutcome(self.check_success(state))
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, OutputRecord]:
         """Resume after the trigger fired: the job ended (the event holds its final state)."""
         ti = context["ti"]
-        return self.complete(context, event, ti.xcom_pull(task_ids=ti.task_id, key=PENDING_REUSE_KEY))
+        pending = PendingRecord.from_xcom(ti.xcom_pull(task_ids=ti.task_id, key=PENDING_REUSE_KEY))
+        outcome = StepOutcome(self.check_success(event))
+        with self.step_data(context) as data:
+            return self.finish(context, data, pending, outcome)
 
-    def complete(
-        self, context: Any, state: dict[str, Any], resume: dict[str, Any]
-    ) -> dict[str, dict[str, Any]]:
-        """Raise if the job failed (`check_success`), else describe and record its outputs."""
-        from airflow_provider_mlpipe.hooks.reuse_cache import (
-            KeyComponent,
-            ReuseCacheHook,
-            ReuseKey,
-            reuse_datastore_name,
-        )
-        from airflow_provider_mlpipe.runtime.step_data import StepData, StepDataError
-
-        run_record = self.check_success(state)
-        ti = context["ti"]
-        data = StepData(self.step_name, Path(tempfile.gettempdir()), self.log)
-        try:
-            records = {
-                spec["name"]: data.written_output(spec, ti.dag_id, ti.run_id, ti.task_id)
-                for spec in self.outputs
-            }
-            outputs_on = data.output_datastore(self.outputs[0]) if self.outputs else None
-        except StepDataError as error:
-            raise AirflowException(str(error)) from error
-        key = ReuseKey(tuple(KeyComponent(*c) for c in resume["key"]))
-        cache = ReuseCacheHook(reuse_datastore_name(outputs_on))
-        return self.record(ti, cache, key, records, run_record, resume["reason"], stale=resume.get("stale"))
-
-    def check_success(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Raise an AirflowException naming the step unless the job succeeded; else its run record."""
-        raise NotImplementedError
+    def on_kill(self) -> None:
+        if self.job_id is not None:
+            self.log.info("Step %r: cancelling %s %s", self.step_name, self.job_noun, self.job_id)
+            self.cancel(self.job_id)

@@ -28,7 +28,7 @@ from airflow_provider_mlpipe.run_context import (
 from airflow_provider_mlpipe.runtime.step_data import output_path
 
 if TYPE_CHECKING:
-    from airflow_provider_mlpipe.runtime.step_data import StepData
+    from airflow_provider_mlpipe.runtime.step_data import AttemptData
 
 
 def step_run_id(dag_id: str, run_id: str, task_id: str) -> str:
@@ -56,7 +56,7 @@ class StepMetrics:
             "PYTHONPATH": os.pathsep.join([str(module_dir), *([pythonpath] if pythonpath else [])]),
         }
 
-    def publish(self, ti: Any, data: StepData, datastore: str | None) -> dict[str, Any]:
+    def publish(self, ti: Any, data: AttemptData, datastore: str | None) -> dict[str, Any]:
         """Aggregate what the script logged, push it to XCom and store `metrics.json`; returns it."""
         metrics, problems = metrics_from_file(self.records_file)
         for problem in problems:

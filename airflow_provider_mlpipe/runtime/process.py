@@ -49,7 +49,6 @@ class ScriptProcess:
         self.workdir = workdir
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._process: subprocess.Popen[bytes] | None = None
-        self._killed = threading.Event()
 
     def run(self) -> int:
         """Start, stream stdout and stderr into the log line by line, wait; returns the exit code.
@@ -112,17 +111,12 @@ class ScriptProcess:
                 self.log.info("%s", line)
         stream.close()
 
-    @property
-    def was_killed(self) -> bool:
-        return self._killed.is_set()
-
     def kill(self) -> None:
         """SIGTERM the whole process tree; the guardian SIGKILLs what is left after the grace period
         and exits with the script's status. Whatever still lives after the margin is SIGKILLed here."""
         process = self._process
         if process is None or process.poll() is not None:
             return
-        self._killed.set()
         members = _process_tree(process.pid)
         _signal_group(process.pid, signal.SIGTERM)
         signal_each(members, signal.SIGTERM)

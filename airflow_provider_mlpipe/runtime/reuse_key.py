@@ -10,10 +10,39 @@ import functools
 import json
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mlpipe.hooks.reuse_cache import KeyComponent
+
+@dataclass(frozen=True)
+class KeyComponent:
+    """One part of a reuse key: a name, its own digest, and a short human description."""
+
+    name: str
+    digest: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ReuseKey:
+    """A step's reuse key: the digest of its named components, in order."""
+
+    components: tuple[KeyComponent, ...]
+    digest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        from airflow_provider_mlpipe.runtime.content_hash import bytes_digest
+
+        text = "".join(f"{c.name}\0{c.digest}\n" for c in self.components)
+        object.__setattr__(self, "digest", bytes_digest(text.encode()))
+
+    def describe(self) -> list[str]:
+        """One log line per component, so two runs' logs show what changed."""
+        return [f"  {c.name}: {c.digest[:16]}  {c.detail}".rstrip() for c in self.components]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {c.name: {"digest": c.digest, "detail": c.detail} for c in self.components}
 
 
 def value_component(name: str, value: Any, detail: str | None = None) -> KeyComponent:

@@ -13,6 +13,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from airflow_provider_mlpipe.exceptions import SnapshotTooLargeError
+
 GIT_TIMEOUT_SECONDS = 10
 
 # Field of `git_info()` -> environment variable that overrides it (v1's names).
@@ -119,10 +121,6 @@ def git_info(source_dir: Path | None, env: Mapping[str, str] | None = None) -> d
         else:
             info[field] = value.strip() or None
     return info
-
-
-class SnapshotTooLargeError(ValueError):
-    """A step's snapshot is over `[mlpipe] snapshot_max_files` or `snapshot_max_mb`."""
 
 
 def _human_size(size: int) -> str:

@@ -16,21 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mlpipe.hooks.datastore import (
-    DatastoreClient,
-    DatastoreError,
-    NothingAtPath,
-    clean_datastore_path,
-    join_datastore_path,
-)
+from airflow_provider_mlpipe.exceptions import DatastoreError, NothingAtPath, StepDataError
+from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, clean_datastore_path, join_datastore_path
 from airflow_provider_mlpipe.hooks.resolve import resolve_datastore
 
 OUTPUT_ROOT = "mlpipe"
 _UNSAFE_SEGMENT = re.compile(r"[^\w.-]", re.ASCII)
-
-
-class StepDataError(RuntimeError):
-    """An input could not be found or an output could not be published; names step and data."""
 
 
 def path_segment(value: str) -> str:
@@ -64,7 +55,7 @@ class InputLocation:
     recorded_identity: str | None = None
 
 
-class StepData:
+class AttemptData:
     """Inputs and outputs of one task attempt, inside its working folder."""
 
     def __init__(self, step_name: str, workdir: Path, log: logging.Logger) -> None:

@@ -28,19 +28,20 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from airflow_provider_mlpipe.hooks.blob_datastore import (
-    BLOCK_SIZE,
-    MAX_BLOB_CONCURRENCY,
-    MAX_FILE_WORKERS,
-    BlobDatastore,
+from airflow_provider_mlpipe.hooks.azure_errors import (
+    azure_errors_as,
+    describe_azure_error,
+    error_code,
+    run_parallel,
 )
+from airflow_provider_mlpipe.hooks.blob_datastore import BlobDatastore
+from airflow_provider_mlpipe.hooks.blob_session import BLOCK_SIZE, MAX_BLOB_CONCURRENCY, MAX_FILE_WORKERS
 from airflow_provider_mlpipe.hooks.datastore import (
     DatastoreClient,
     DatastoreError,
@@ -239,7 +240,7 @@ def _server_side(
         streamed.append(job)  # e.g. a user delegation key refused since the first blob
         _stream_blob(source, destination, job)
 
-    _run_parallel(copy, jobs[1:], MAX_FILE_WORKERS)
+    run_parallel(copy, jobs[1:], MAX_FILE_WORKERS, "transfer")
     method = f"{SERVER_SIDE}+{STREAMED}" if streamed else SERVER_SIDE
     return TransferResult(len(jobs), sum(int(j.properties.size) for j in jobs), method)
 
@@ -257,9 +258,9 @@ def _server_copy(source: BlobDatastore, destination: BlobDatastore, job: _BlobJo
         try:
             started = _with_container(destination, lambda: client.start_copy_from_url(url))
         except HttpResponseError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if exc.status_code in (401, 403) or code in _SOURCE_REFUSED:
-                raise _SourceRefused(_describe(exc)) from exc
+                raise _SourceRefused(describe_azure_error(exc)) from exc
             raise
         status, copy_id, delay = started.get("copy_status"), started.get("copy_id"), COPY_POLL_FIRST_S
         copy = None
@@ -282,7 +283,7 @@ def _streamed(
     source: BlobDatastore, destination: BlobDatastore, destination_path: str, jobs: list[_BlobJob]
 ) -> TransferResult:
     destination.delete(destination_path)
-    _run_parallel(lambda job: _stream_blob(source, destination, job), jobs, MAX_FILE_WORKERS)
+    run_parallel(lambda job: _stream_blob(source, destination, job), jobs, MAX_FILE_WORKERS, "transfer")
     return TransferResult(len(jobs), sum(int(j.properties.size) for j in jobs), STREAMED)
 
 
@@ -314,7 +315,7 @@ def _stream_blob(source: BlobDatastore, destination: BlobDatastore, job: _BlobJo
             writer.stage_block(ids[index], data, length=length)
 
         _with_container(destination, lambda: stage(0))
-        _run_parallel(stage, list(range(1, count)), MAX_BLOB_CONCURRENCY)
+        run_parallel(stage, list(range(1, count)), MAX_BLOB_CONCURRENCY, "transfer")
         writer.commit_block_list([BlobBlock(block_id=i) for i in ids], **settings)
 
 
@@ -325,7 +326,7 @@ def _with_container(destination: BlobDatastore, call: Callable[[], T]) -> T:
     try:
         return call()
     except ResourceNotFoundError as exc:
-        if _code(exc) != "ContainerNotFound":
+        if error_code(exc) != "ContainerNotFound":
             raise
     destination.ensure_container()
     return call()
@@ -440,47 +441,11 @@ def _relative(path: str, folder: str) -> str:
 # ---------------------------------------------------------------------- helpers
 
 
-def _run_parallel(work: Callable[[Any], Any], jobs: list[Any], workers: int) -> None:
-    """`work` over `jobs` on a thread pool (inline for one job); the first error cancels the rest."""
-    if len(jobs) <= 1:
-        for job in jobs:
-            work(job)
-        return
-    pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="transfer")
-    try:
-        for _ in pool.map(work, jobs):
-            pass
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-@contextmanager
 def _errors(
     source: DatastoreClient, source_path: str, destination: DatastoreClient, destination_path: str
-) -> Iterator[None]:
+) -> AbstractContextManager[None]:
     """Azure errors as a DatastoreError naming both ends of the copy."""
-    from azure.core.exceptions import AzureError
-
-    try:
-        yield
-    except AzureError as exc:
-        raise DatastoreError(
-            f"could not copy {source.uri(source_path)} to {destination.uri(destination_path)}: "
-            f"{_describe(exc)}"
-        ) from exc
-
-
-def _code(exc: Exception) -> str | None:
-    code = getattr(exc, "error_code", None)
-    code = getattr(code, "value", code)  # the SDK sometimes gives a StorageErrorCode enum
-    return None if code is None else str(code)
-
-
-def _describe(exc: Exception) -> str:
-    code = _code(exc)
-    lines = str(getattr(exc, "message", None) or exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    return f"{code}: {text}" if code and code not in text else text
+    return azure_errors_as(f"could not copy {source.uri(source_path)} to {destination.uri(destination_path)}")
 
 
 __all__ = ["KINDS", "TransferResult", "copy_data"]

@@ -32,6 +32,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_mlpipe.exceptions import UsqlScriptError
+
 # Token kinds; "code" is everything between the others.
 CODE = "code"
 PLACEHOLDER = "placeholder"  # @@name@@ standing in code
@@ -153,7 +155,7 @@ def substitute(script: str, values: dict[str, Any], step_name: str) -> str:
     if unknown:
         missing = ", ".join(f"@@{n}@@" for n in unknown)
         known = ", ".join(sorted(values)) or "none"
-        raise ValueError(
+        raise UsqlScriptError(
             f"step {step_name!r}: the U-SQL script uses {missing}, which has no value (known: {known})"
         )
     texts = {name: _text(step_name, name, values[name]) for name in names}
@@ -169,7 +171,7 @@ def substitute(script: str, values: dict[str, Any], step_name: str) -> str:
             name, value = match.group(1), texts[match.group(1)]
             problem = value_problem(name, context, value)
             if problem:
-                raise ValueError(f"step {step_name!r}: {problem}")
+                raise UsqlScriptError(f"step {step_name!r}: {problem}")
             return _escape(context, value)
 
         filled = Token(context, _PLACEHOLDER.sub(replace, token.text), token.closed)
@@ -177,7 +179,7 @@ def substitute(script: str, values: dict[str, Any], step_name: str) -> str:
         # closing quote, e.g. `"\@@v@@"` with the value `\`).
         if lex(filled.text) != [filled]:
             used = ", ".join(f"@@{n}@@" for n in placeholders_in(token.text))
-            raise ValueError(
+            raise UsqlScriptError(
                 f"step {step_name!r}: the value of {used} would end or extend its {context} "
                 "(check the characters next to the placeholder in the script)"
             )
@@ -187,7 +189,7 @@ def substitute(script: str, values: dict[str, Any], step_name: str) -> str:
     # Guard: the same literals and comments, and the same code between them, as planned.
     if _shape(lex(result)) != _shape(parts):
         used = ", ".join(f"@@{n}@@" for n in names)
-        raise ValueError(
+        raise UsqlScriptError(
             f"step {step_name!r}: the values of {used} would change the U-SQL script's structure"
         )
     return result
