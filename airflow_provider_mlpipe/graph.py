@@ -8,9 +8,8 @@ as plain data that the translation layer hands to operators.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_provider_mlpipe.authoring.data import (
     DataPathInput,
@@ -18,15 +17,13 @@ from airflow_provider_mlpipe.authoring.data import (
     PipelineParameter,
 )
 from airflow_provider_mlpipe.authoring.datastore import DataReference, Datastore
-from airflow_provider_mlpipe.authoring.steps import PipelineStep, SourceFileLookup, data_of, encode_token
-from airflow_provider_mlpipe.contract import (
-    CONTINUE_ON_STEP_FAILURE,
-    REGENERATE_OUTPUTS,
-    InputSpec,
-    OutputSpec,
-)
+from airflow_provider_mlpipe.authoring.steps import PipelineStep, SourceFileLookup, data_of, encode_tokens
+from airflow_provider_mlpipe.contract import CONTINUE_ON_STEP_FAILURE, REGENERATE_OUTPUTS
 from airflow_provider_mlpipe.step_kinds import operator_path_for
-from airflow_provider_mlpipe.tokens import Token
+
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.contract import InputSpec, OutputSpec
+    from airflow_provider_mlpipe.tokens import Token
 
 _NOT_TASK_ID_CHARS = re.compile(r"[^\w-]", re.ASCII)
 
@@ -36,32 +33,31 @@ def task_id_for(step_name: str) -> str:
     return _NOT_TASK_ID_CHARS.sub("_", step_name.strip())[:200]
 
 
-@dataclass
-class StepNode:
+class StepNode(NamedTuple):
     """A step with everything the translation needs, in plain values (no authoring objects).
 
-    `operator` is the dotted path of the operator class that runs the step (see `step_kinds`),
-    `operator_kwargs` the step kind's own arguments for it.
+    Immutable. `operator` is the dotted path of the operator class that runs the step (see
+    `step_kinds`), `operator_kwargs` the step kind's own arguments for it. (A NamedTuple, not a
+    dataclass: DAG files import this module, and a dataclass costs ~10x more to define.)
     """
 
     name: str
     task_id: str
     operator: str
-    operator_kwargs: dict[str, Any] = field(default_factory=dict)
-    parameters: list[str] = field(default_factory=list)  # names of the PipelineParameters it uses
-    allow_reuse: bool = True
-    version: str | None = None
-    compute_target: str | None = None
-    upstream: list[str] = field(default_factory=list)  # step names
-    inputs: list[InputSpec] = field(default_factory=list)
-    outputs: list[OutputSpec] = field(default_factory=list)
-    arguments: list[Token] = field(default_factory=list)
-    source_directory: Path | None = None
-    script_path: Path | None = None
+    operator_kwargs: dict[str, Any]
+    parameters: list[str]  # names of the PipelineParameters it uses
+    allow_reuse: bool
+    version: str | None
+    compute_target: str | None
+    upstream: list[str]  # step names
+    inputs: list[InputSpec]
+    outputs: list[OutputSpec]
+    arguments: list[Token]
+    source_directory: Path | None
+    script_path: Path | None
 
 
-@dataclass
-class PipelineGraph:
+class PipelineGraph(NamedTuple):
     """Validated steps in an order where every step comes after the ones it depends on."""
 
     nodes: list[StepNode]
@@ -222,7 +218,7 @@ def _node(
         }
         for o in step.outputs
     ]
-    arguments = [encode_token(a, step) for a in step.arguments]
+    arguments = encode_tokens(step.arguments, step)
     return StepNode(
         name=step.name,
         task_id=task_id_for(step.name),

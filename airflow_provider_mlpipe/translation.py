@@ -42,7 +42,6 @@ def parameter_param(parameter: PipelineParameter, users: list[str]) -> Param:
         return Param(
             parameter.default_value.as_value(),
             type="object",
-            title=parameter.name,
             description=(
                 'DataPath PipelineParameter: {"datastore": <connection id, null = default datastore>, '
                 f'"path_on_datastore": <path>}}; used by step(s): {", ".join(users)}'
@@ -54,7 +53,6 @@ def parameter_param(parameter: PipelineParameter, users: list[str]) -> Param:
     return Param(
         parameter.default_value,
         type=schema_type,
-        title=parameter.name,
         description=f"PipelineParameter used by step(s): {', '.join(users)}",
     )
 
@@ -72,7 +70,6 @@ def regenerate_param(default: bool) -> Param:
     return Param(
         bool(default),
         type="boolean",
-        title=REGENERATE_OUTPUTS,
         description="Run every step even where an unchanged earlier run could be reused.",
     )
 
@@ -109,6 +106,8 @@ def pipeline_to_dag(
 
 def datastore_schedule_of(schedule: Any, graph: PipelineGraph, dag_id: str) -> DatastoreSchedule | None:
     """The `DatastoreSchedule` given as `schedule`, checked against the pipeline, or None."""
+    if schedule is None or isinstance(schedule, str):  # the usual cases: no import needed
+        return None
     from airflow_provider_mlpipe.authoring.datastore_schedule import DatastoreSchedule
 
     if isinstance(schedule, list | tuple) and any(isinstance(s, DatastoreSchedule) for s in schedule):
@@ -203,7 +202,6 @@ def publish_pipeline(
         Param(
             bool(continue_on_step_failure),
             type="boolean",
-            title=CONTINUE_ON_STEP_FAILURE,
             description="False: once a step fails, start no other step of the run.",
         ),
     )
@@ -258,8 +256,8 @@ def add_step_tasks(graph: PipelineGraph, regenerate_outputs: bool = False) -> di
     tasks: dict[str, BaseOperator] = {}
     for node in graph.nodes:
         task = step_operator(node, {name: tasks[name].task_id for name in node.upstream}, regenerate_outputs)
-        for name in node.upstream:
-            tasks[name] >> task
+        if node.upstream:  # one call per task: Airflow's checks run once, not once per edge
+            task.set_upstream([tasks[name] for name in node.upstream])
         tasks[node.name] = task
     return tasks
 

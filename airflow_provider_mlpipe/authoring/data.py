@@ -6,7 +6,6 @@ lives is decided when a task runs; these only say which datastore and which path
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_mlpipe.authoring.datastore import Datastore
@@ -17,6 +16,7 @@ from airflow_provider_mlpipe.authoring.names import (
     check_mode,
     check_word_name,
 )
+from airflow_provider_mlpipe.authoring.values import FrozenValue
 
 
 class PipelineData:
@@ -65,18 +65,19 @@ class PipelineData:
         return f"PipelineData({self.name!r})"
 
 
-@dataclass(frozen=True)
-class PipelineDataInput:
+class PipelineDataInput(FrozenValue):
     """A consumer's view of a `PipelineData`: the same data, with how to bring it in."""
 
+    __slots__ = ("data", "mode", "input_name")
     data: PipelineData
-    mode: str = "mount"
-    input_name: str | None = None
+    mode: str
+    input_name: str | None
 
-    def __post_init__(self) -> None:
-        check_mode(f"input of PipelineData {self.data.name!r}", self.mode, INPUT_MODES)
-        if self.input_name is not None:
-            check_word_name("input", self.input_name)
+    def __init__(self, data: PipelineData, mode: str = "mount", input_name: str | None = None) -> None:
+        check_mode(f"input of PipelineData {data.name!r}", mode, INPUT_MODES)
+        if input_name is not None:
+            check_word_name("input", input_name)
+        self._set(data=data, mode=mode, input_name=input_name)
 
     @property
     def name(self) -> str:
@@ -167,17 +168,18 @@ class PipelineParameter:
         return f"PipelineParameter({self.name!r}, default_value={self.default_value!r})"
 
 
-@dataclass(frozen=True)
-class DataPathInput:
+class DataPathInput(FrozenValue):
     """A step's input bound to a DataPath `PipelineParameter`: the data is chosen per run."""
 
+    __slots__ = ("parameter", "mode")
     parameter: PipelineParameter
-    mode: str = "mount"
+    mode: str
 
-    def __post_init__(self) -> None:
-        if not is_data_path_parameter(self.parameter):
-            raise TypeError(f"{self.parameter!r} is not a PipelineParameter with a DataPath default")
-        check_mode(f"input of DataPath parameter {self.parameter.name!r}", self.mode, INPUT_MODES)
+    def __init__(self, parameter: PipelineParameter, mode: str = "mount") -> None:
+        if not is_data_path_parameter(parameter):
+            raise TypeError(f"{parameter!r} is not a PipelineParameter with a DataPath default")
+        check_mode(f"input of DataPath parameter {parameter.name!r}", mode, INPUT_MODES)
+        self._set(parameter=parameter, mode=mode)
 
     @property
     def name(self) -> str:

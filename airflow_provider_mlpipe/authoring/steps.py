@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.authoring.data import (
     DataPathInput,
@@ -16,7 +16,12 @@ from airflow_provider_mlpipe.authoring.data import (
 )
 from airflow_provider_mlpipe.authoring.datastore import DataReference
 from airflow_provider_mlpipe.contract import CONNECTION_ID
-from airflow_provider_mlpipe.tokens import Token
+
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.tokens import Token
+
+#: Literal argument values (text on the command line).
+_LITERALS = (str, int, float, bool)
 
 StepInput = DataReference | PipelineData | PipelineDataInput | DataPathInput | PipelineParameter | tuple
 
@@ -27,13 +32,15 @@ def data_of(item: Any) -> DataReference | PipelineData | PipelineParameter | Non
     For a DataPath parameter (alone or as a `DataPathInput`) that is the `PipelineParameter`
     itself; normalise v1's (parameter, binding) tuples first with `as_data_path_input`.
     """
-    if is_data_path_parameter(item):
+    if isinstance(item, _LITERALS):  # most arguments: checked first (DAG files are parsed often)
+        return None
+    if isinstance(item, DataReference | PipelineData):
         return item
     if isinstance(item, PipelineDataInput):
         return item.data
     if isinstance(item, DataPathInput):
         return item.parameter
-    if isinstance(item, DataReference | PipelineData):
+    if is_data_path_parameter(item):
         return item
     return None
 
@@ -47,14 +54,24 @@ class SourceFileLookup:
 
     def __init__(self, base_dir: Path) -> None:
         self.base_dir = base_dir
-        self._resolved: dict[Path, Path] = {}
+        # Keyed by the values as given (a str hashes far faster than a Path).
+        self._resolved: dict[str | Path, Path] = {}
+        self._children: dict[tuple[Path, str], Path] = {}
         self._is_dir: dict[Path, bool] = {}
         self._is_file: dict[Path, bool] = {}
 
-    def resolve(self, path: Path) -> Path:
+    def resolve(self, path: str | Path) -> Path:
+        """`path` made absolute against the DAG file's folder."""
         if path not in self._resolved:
             self._resolved[path] = (self.base_dir / path).resolve()
         return self._resolved[path]
+
+    def child(self, folder: Path, name: str) -> Path:
+        """`folder / name`, made once per pass."""
+        key = (folder, name)
+        if key not in self._children:
+            self._children[key] = folder / name
+        return self._children[key]
 
     def is_dir(self, path: Path) -> bool:
         if path not in self._is_dir:
@@ -160,6 +177,8 @@ class PipelineStep:
     def _check_arguments(self) -> None:
         declared = {id(d) for d in self.input_data} | {id(o) for o in self.outputs}
         for argument in self.arguments:
+            if isinstance(argument, _LITERALS):
+                continue
             data = data_of(as_data_path_input(argument))
             if data is not None and id(data) not in declared:
                 kind = "DataPath PipelineParameter" if is_data_path_parameter(data) else type(data).__name__
@@ -195,9 +214,9 @@ class LocalScriptStep(PipelineStep):
         """(source folder or None, script path), absolute against the folder of the DAG file."""
         chosen = self.source_directory if self.source_directory is not None else default_source_directory
         if chosen is None:
-            return None, files.resolve(Path(self.script_name))
-        source = files.resolve(Path(chosen))
-        return source, source / self.script_name
+            return None, files.resolve(self.script_name)
+        source = files.resolve(chosen)
+        return source, files.child(source, self.script_name)
 
     def problems(
         self, files: SourceFileLookup, default_source_directory: str | Path | None = None
@@ -290,18 +309,43 @@ def encode_token(value: Any, step: PipelineStep | None = None, *, bare_literal: 
     output of the same object; a literal is `{"value": text}`, or the text itself with
     `bare_literal` (the services' parameters are plain strings).
     """
-    if step is not None:
-        value = as_data_path_input(value)
-        if isinstance(value, DataPathInput):
-            return {"input": value.name}
-    if isinstance(value, PipelineParameter):
-        return {"parameter": value.name}
-    data = data_of(value) if step is not None else None
-    if data is None:
-        return str(value) if bare_literal else {"value": str(value)}
-    if any(data is output for output in step.outputs):  # type: ignore[union-attr]
-        return {"output": data.output_name}  # type: ignore[union-attr]
-    return {"input": next(item.name for item in step.inputs if data_of(item) is data)}  # type: ignore[union-attr]
+    return encode_tokens([value], step, bare_literal=bare_literal)[0]
+
+
+def encode_tokens(
+    values: list[Any], step: PipelineStep | None = None, *, bare_literal: bool = False
+) -> list[Token]:
+    """`encode_token` for each value; a step's data references are looked up once for all."""
+    tokens: list[Token] = []
+    references: dict[int, Token] | None = None
+    for value in values:
+        if isinstance(value, _LITERALS):
+            tokens.append(str(value) if bare_literal else {"value": str(value)})
+            continue
+        if step is not None:
+            value = as_data_path_input(value)
+            if isinstance(value, DataPathInput):
+                tokens.append({"input": value.name})
+                continue
+        if isinstance(value, PipelineParameter):
+            tokens.append({"parameter": value.name})
+            continue
+        data = data_of(value) if step is not None else None
+        if data is None:
+            tokens.append(str(value) if bare_literal else {"value": str(value)})
+            continue
+        if references is None:
+            references = _data_references(step)  # type: ignore[arg-type]
+        tokens.append(dict(references[id(data)]))  # type: ignore[arg-type]
+    return tokens
+
+
+def _data_references(step: PipelineStep) -> dict[int, Token]:
+    """The token of each data object of `step`, by identity: an output's, else an input's."""
+    references: dict[int, Token] = {id(output): {"output": output.output_name} for output in step.outputs}
+    for item in step.inputs:
+        references.setdefault(id(data_of(item)), {"input": item.name})
+    return references
 
 
 def connection_id(where: str, compute_target: Any, default: str, service: str) -> str:

@@ -3,16 +3,13 @@
 `execute` owns it: stop if the run failed -> locate the inputs -> build the reuse key ->
 decide -> hand on a HIT, or run -> publish the outputs -> record. A step kind supplies only
 its parts: `key_components()` (what besides the data makes its result) and `run()` (do the
-work). Its own keyword arguments are declared in `kind_arguments`, so one `__init__` serves
-every kind: each class level defining `__init__` would cost a DAG file ~50 us per task.
-"""
+work), and declares its keyword arguments in `kind_arguments` instead of an `__init__`."""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,49 +24,12 @@ if TYPE_CHECKING:
 
     from airflow_provider_mlpipe.contract import InputSpec, OutputRecord, OutputSpec
     from airflow_provider_mlpipe.hooks.reuse_cache import ReuseDecision
+    from airflow_provider_mlpipe.operators.outcome import PendingRecord, StepOutcome
     from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
     from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
 
 #: A `kind_arguments` default meaning "must be given".
 REQUIRED: Any = object()
-
-
-@dataclass
-class StepOutcome:
-    """What a successful run leaves for the base to publish and record.
-
-    `local_outputs`: outputs the run wrote to local folders (published to their datastores);
-    every other output was written straight to its datastore, at its run's output path or at
-    `written_at[name]` = (datastore client, path). `metrics`: what the step's script logged.
-    """
-
-    run_record: dict[str, Any]
-    metrics: dict[str, Any] | None = None
-    local_outputs: dict[str, Path] = field(default_factory=dict)
-    written_at: dict[str, tuple[Any, str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PendingRecord:
-    """A MISS's key, reason and stale entry: what `record` needs once the run has succeeded."""
-
-    key: ReuseKey
-    reason: str
-    stale: str | None
-
-    def to_xcom(self) -> dict[str, Any]:
-        return {
-            "key": [[c.name, c.digest, c.detail] for c in self.key.components],
-            "reason": self.reason,
-            "stale": self.stale,
-        }
-
-    @classmethod
-    def from_xcom(cls, value: Mapping[str, Any]) -> PendingRecord:
-        from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
-
-        key = ReuseKey(tuple(KeyComponent(*c) for c in value["key"]))
-        return cls(key, value["reason"], value.get("stale"))
 
 
 class PipelineStepOperator(BaseOperator):
@@ -80,12 +40,28 @@ class PipelineStepOperator(BaseOperator):
     step_kind: ClassVar[str]
     #: Bump when the same inputs would make the kind produce different outputs (it resets reuse).
     semantics_version: ClassVar[int] = 1
-    #: The kind's own keyword arguments and their defaults (REQUIRED: no default; `list`/`dict`: a
-    #: fresh empty one when missing or None). Merged along the class hierarchy.
-    kind_arguments: ClassVar[Mapping[str, Any]] = {}
-    _all_kind_arguments: ClassVar[dict[str, Any]] = {}
+    #: The operator's own keyword arguments and their defaults, merged along the class hierarchy
+    #: (REQUIRED: no default; `list`/`dict`: a fresh empty one when missing or None). Each becomes
+    #: an attribute of the same name; a kind adds its own.
+    kind_arguments: ClassVar[Mapping[str, Any]] = {
+        "step_name": REQUIRED,
+        "inputs": list,
+        "outputs": list,
+        "allow_reuse": True,
+        "step_version": None,
+        "regenerate_outputs": False,
+    }
+    _all_kind_arguments: ClassVar[dict[str, Any]] = dict(kind_arguments)
     #: This try's MISS, set before `run` (a remote kind hands it to XCom when it defers).
     pending: PendingRecord
+    #: This try's reuse decision as pushed to XCom (read by the "Reused from" link).
+    reuse_decision: dict[str, Any] | None = None
+    step_name: str
+    inputs: list[InputSpec]
+    outputs: list[OutputSpec]
+    allow_reuse: bool
+    step_version: str | None
+    regenerate_outputs: bool
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -94,41 +70,35 @@ class PipelineStepOperator(BaseOperator):
             merged.update(vars(klass).get("kind_arguments", {}))
         cls._all_kind_arguments = merged
 
-    def __init__(
-        self,
-        *,
-        step_name: str,
-        inputs: list[InputSpec] | None = None,
-        outputs: list[OutputSpec] | None = None,
-        allow_reuse: bool = True,
-        step_version: str | None = None,
-        regenerate_outputs: bool = False,
-        **kwargs: Any,
-    ) -> None:
+    # No __init__: Airflow wraps every class level that defines one in `apply_defaults`, which
+    # deep-copies the DAG's params each time (~60 us per task and level). The step's arguments
+    # are taken instead in `_hook_apply_defaults`, the hook Airflow's own `@task` operators use
+    # to adjust their arguments before `BaseOperator.__init__` sees them.
+
+    def _hook_apply_defaults(self, *args: Any, **kwargs: Any) -> tuple[tuple, dict[str, Any]]:
+        """Take the step's own arguments (`kind_arguments`, also from `default_args`) as attributes;
+        pass the rest on. Once per operator, whatever the number of class levels with an __init__."""
+        if vars(self).get("_kind_arguments_taken"):
+            return args, kwargs
         defaults = kwargs.get("default_args") or {}
-        own = {}
+        values = {}
         for name, default in self._all_kind_arguments.items():
             value = kwargs.pop(name, defaults.get(name, default))
             if value is REQUIRED:
                 raise TypeError(f"{type(self).__name__}: missing keyword argument {name!r}")
             if default in (list, dict) and (value is None or value is default):
                 value = default()
-            own[name] = value
-        super().__init__(**kwargs)
-        self.step_name = step_name
-        self.inputs = list(inputs or [])
-        self.outputs = list(outputs or [])
-        self.allow_reuse = allow_reuse
-        self.step_version = step_version
-        self.regenerate_outputs = regenerate_outputs
-        for name, value in own.items():
-            setattr(self, name, value)
-        #: This try's reuse decision as pushed to XCom (read by the "Reused from" link).
-        self.reuse_decision: dict[str, Any] | None = None
-        self.prepare()
+            values[name] = value
+        self.prepare(values)
+        # Plain attribute writes: BaseOperator.__setattr__ expects its own __init__ to have run.
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_kind_arguments_taken", True)
+        return args, kwargs
 
-    def prepare(self) -> None:
-        """Derive the kind's attributes from its arguments (the end of `__init__`); none by default."""
+    def prepare(self, arguments: dict[str, Any]) -> None:
+        """Complete the kind's arguments before they become attributes (a default that depends on
+        another, a setting read from Airflow's config); nothing by default."""
 
     # The kind's parts
 
@@ -159,6 +129,8 @@ class PipelineStepOperator(BaseOperator):
             decision = self.decide_reuse(data, key, context)
             if decision.hit:
                 return self.hand_on_reused(context["ti"], key, decision.entry)  # type: ignore[arg-type]
+            from airflow_provider_mlpipe.operators.outcome import PendingRecord
+
             self.pending = PendingRecord(key, decision.reason, decision.stale)
             outcome = self.run(context, data, locations)
             return self.finish(context, data, self.pending, outcome)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mlpipe.operators.base import REQUIRED, PipelineStepOperator, StepOutcome
+from airflow_provider_mlpipe.operators.base import REQUIRED, PipelineStepOperator
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.hooks.datastore import DatastoreClient
+    from airflow_provider_mlpipe.operators.outcome import StepOutcome
     from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent
     from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
 
@@ -40,6 +41,7 @@ class DataTransferStepOperator(PipelineStepOperator):
         return [value_component("transfer", self.transfer_spec)]
 
     def run(self, context: Any, data: AttemptData, locations: list[InputLocation]) -> StepOutcome:
+        from airflow_provider_mlpipe.operators.outcome import StepOutcome
         from airflow_provider_mlpipe.runtime.transfer import copy_data
 
         ti = context["ti"]

@@ -68,9 +68,10 @@ class DatabricksStepOperator(RemoteStepOperator):
     run_page_url: str | None = None
     _snapshot: list[str] = []
 
-    def prepare(self) -> None:
-        super().prepare()
-        self.run_name = self.run_name or self.step_name
+    def prepare(self, arguments: dict[str, Any]) -> None:
+        """`run_name` unset: the step's name."""
+        super().prepare(arguments)
+        arguments["run_name"] = arguments["run_name"] or arguments["step_name"]
 
     def token_fields(self) -> Sequence[TokenField]:
         kind = self.task_spec.get("kind") if isinstance(self.task_spec, dict) else None

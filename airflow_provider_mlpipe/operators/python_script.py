@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mlpipe.operators.base import REQUIRED, PipelineStepOperator, StepOutcome
+from airflow_provider_mlpipe.operators.base import REQUIRED, PipelineStepOperator
 from airflow_provider_mlpipe.operators.templating import TokenField
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.contract import OutputRecord
+    from airflow_provider_mlpipe.operators.outcome import StepOutcome
     from airflow_provider_mlpipe.runtime.process import ScriptProcess
     from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
     from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
@@ -136,6 +137,7 @@ class PythonScriptStepOperator(PipelineStepOperator):
         script's metrics help to debug it.
         """
         from airflow_provider_mlpipe.exceptions import StepRunError
+        from airflow_provider_mlpipe.operators.outcome import StepOutcome
         from airflow_provider_mlpipe.runtime.metrics import StepMetrics
         from airflow_provider_mlpipe.runtime.process import ScriptProcess
         from airflow_provider_mlpipe.runtime.run_record import git_info

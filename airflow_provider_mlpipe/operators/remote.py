@@ -13,12 +13,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mlpipe.operators.base import PendingRecord, PipelineStepOperator, StepOutcome
+from airflow_provider_mlpipe.operators.base import PipelineStepOperator
 
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
     from airflow_provider_mlpipe.contract import OutputRecord
+    from airflow_provider_mlpipe.operators.outcome import StepOutcome
     from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
 
 #: XCom key holding the pending reuse record of a deferred job until the task resumes.
@@ -37,11 +38,12 @@ class RemoteStepOperator(PipelineStepOperator):
     #: The submitted job of this try (for `on_kill`).
     job_id: Any = None
 
-    def prepare(self) -> None:
-        if self.deferrable is None:
+    def prepare(self, arguments: dict[str, Any]) -> None:
+        """`deferrable` unset: Airflow's `[operators] default_deferrable`."""
+        if arguments["deferrable"] is None:
             from airflow.configuration import conf
 
-            self.deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
+            arguments["deferrable"] = conf.getboolean("operators", "default_deferrable", fallback=False)
 
     # The kind's primitives
 
@@ -79,6 +81,8 @@ class RemoteStepOperator(PipelineStepOperator):
 
     def run(self, context: Any, data: AttemptData, locations: list[InputLocation]) -> StepOutcome:
         """Submit, then defer to the kind's trigger or poll here until the job ended."""
+        from airflow_provider_mlpipe.operators.outcome import StepOutcome
+
         self.job_id = job_id = self.submit(context, data, locations)
         if self.deferrable:
             context["ti"].xcom_push(key=PENDING_REUSE_KEY, value=self.pending.to_xcom())
@@ -90,6 +94,8 @@ class RemoteStepOperator(PipelineStepOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, OutputRecord]:
         """Resume after the trigger fired: the job ended (the event holds its final state)."""
+        from airflow_provider_mlpipe.operators.outcome import PendingRecord, StepOutcome
+
         ti = context["ti"]
         pending = PendingRecord.from_xcom(ti.xcom_pull(task_ids=ti.task_id, key=PENDING_REUSE_KEY))
         outcome = StepOutcome(self.check_success(event))
