@@ -7,9 +7,11 @@ as plain data that the translation layer hands to operators.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections import namedtuple
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.authoring.data import (
     DataPathInput,
@@ -22,25 +24,33 @@ from airflow_provider_mlpipe.contract import CONTINUE_ON_STEP_FAILURE, REGENERAT
 from airflow_provider_mlpipe.step_kinds import operator_path_for
 
 if TYPE_CHECKING:
-    from airflow_provider_mlpipe.contract import InputSpec, OutputSpec
+    from airflow_provider_mlpipe.specs import InputSpec, OutputSpec
     from airflow_provider_mlpipe.tokens import Token
 
 _NOT_TASK_ID_CHARS = re.compile(r"[^\w-]", re.ASCII)
 
 
+@functools.lru_cache(maxsize=4096)
 def task_id_for(step_name: str) -> str:
     """Airflow task id of a step: its name with every character other than [A-Za-z0-9_-] as '_'."""
     return _NOT_TASK_ID_CHARS.sub("_", step_name.strip())[:200]
 
 
-class StepNode(NamedTuple):
+_STEP_NODE_FIELDS = (
+    "name task_id operator operator_kwargs parameters allow_reuse version compute_target upstream "
+    "inputs outputs arguments source_directory script_path"
+)
+
+
+class StepNode(namedtuple("StepNode", _STEP_NODE_FIELDS)):
     """A step with everything the translation needs, in plain values (no authoring objects).
 
     Immutable. `operator` is the dotted path of the operator class that runs the step (see
-    `step_kinds`), `operator_kwargs` the step kind's own arguments for it. (A NamedTuple, not a
-    dataclass: DAG files import this module, and a dataclass costs ~10x more to define.)
+    `step_kinds`), `operator_kwargs` the step kind's own arguments for it. (A plain namedtuple:
+    DAG files import this module, and a dataclass or a typed NamedTuple costs far more to define.)
     """
 
+    __slots__ = ()
     name: str
     task_id: str
     operator: str
@@ -57,9 +67,10 @@ class StepNode(NamedTuple):
     script_path: Path | None
 
 
-class PipelineGraph(NamedTuple):
+class PipelineGraph(namedtuple("PipelineGraph", "nodes parameters description base_dir")):
     """Validated steps in an order where every step comes after the ones it depends on."""
 
+    __slots__ = ()
     nodes: list[StepNode]
     parameters: dict[str, PipelineParameter]
     description: str | None
@@ -124,7 +135,7 @@ def build_graph(
             problems.append(str(error))
     producers, producer_problems = _producers(all_steps)
     problems += producer_problems
-    parameters, parameter_problems = _parameters(all_steps)
+    parameters, used, parameter_problems = _parameters(all_steps)
     problems += parameter_problems
     for reserved in (REGENERATE_OUTPUTS, CONTINUE_ON_STEP_FAILURE):
         if reserved in parameters:
@@ -167,6 +178,7 @@ def build_graph(
             step,
             operators[id(step)],
             upstream[id(step)],
+            used[id(step)],
             producers,
             *step.locate(files, default_source_directory),
             default_name,
@@ -180,6 +192,7 @@ def _node(
     step: PipelineStep,
     operator: str,
     before: list[PipelineStep],
+    parameters: list[str],
     producers: dict[int, PipelineStep],
     source_directory: Path | None,
     script_path: Path | None,
@@ -224,7 +237,7 @@ def _node(
         task_id=task_id_for(step.name),
         operator=operator,
         operator_kwargs=step.operator_kwargs(source_directory, script_path, arguments),
-        parameters=list(dict.fromkeys(p.name for p in step.parameters())),
+        parameters=parameters,
         allow_reuse=step.allow_reuse,
         version=step.version,
         compute_target=step.compute_target,
@@ -274,12 +287,18 @@ def _producers(steps: list[PipelineStep]) -> tuple[dict[int, PipelineStep], list
     return producers, problems
 
 
-def _parameters(steps: list[PipelineStep]) -> tuple[dict[str, PipelineParameter], list[str]]:
+def _parameters(
+    steps: list[PipelineStep],
+) -> tuple[dict[str, PipelineParameter], dict[int, list[str]], list[str]]:
+    """The pipeline's parameters by name, the names each step uses (by step id), and clashes."""
     parameters: dict[str, PipelineParameter] = {}
+    used: dict[int, list[str]] = {}
     first_user: dict[str, str] = {}
     problems = []
     for step in steps:
-        for parameter in step.parameters():
+        own = step.parameters()
+        used[id(step)] = list(dict.fromkeys(p.name for p in own))
+        for parameter in own:
             known = parameters.get(parameter.name)
             if known is None:
                 parameters[parameter.name] = parameter
@@ -292,7 +311,7 @@ def _parameters(steps: list[PipelineStep]) -> tuple[dict[str, PipelineParameter]
                     f"PipelineParameter {parameter.name!r} has two defaults: {known.default_value!r} "
                     f"(step {first!r}) and {parameter.default_value!r} (step {step.name!r})"
                 )
-    return parameters, problems
+    return parameters, used, problems
 
 
 def _topological_order(

@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_mlpipe.authoring.datastore import Datastore
-from airflow_provider_mlpipe.authoring.names import (
+from airflow_provider_mlpipe.authoring.values import (
     INPUT_MODES,
     OUTPUT_MODES,
     PARAMETER_TYPES,
+    FrozenValue,
     check_mode,
     check_word_name,
 )
-from airflow_provider_mlpipe.authoring.values import FrozenValue
 
 
 class PipelineData:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mlpipe.authoring.names import INPUT_MODES, check_mode, check_word_name
+from airflow_provider_mlpipe.authoring.values import INPUT_MODES, check_mode, check_word_name
 from airflow_provider_mlpipe.contract import CONNECTION_ID
 
 if TYPE_CHECKING:

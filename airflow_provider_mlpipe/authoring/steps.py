@@ -57,6 +57,8 @@ class SourceFileLookup:
         # Keyed by the values as given (a str hashes far faster than a Path).
         self._resolved: dict[str | Path, Path] = {}
         self._children: dict[tuple[Path, str], Path] = {}
+        #: (step id, default source folder) -> what `locate` found for that step in this pass.
+        self.located: dict[tuple[int, Any], tuple[Path | None, Path | None]] = {}
         self._is_dir: dict[Path, bool] = {}
         self._is_file: dict[Path, bool] = {}
 
@@ -212,11 +214,15 @@ class LocalScriptStep(PipelineStep):
         self, files: SourceFileLookup, default_source_directory: str | Path | None = None
     ) -> tuple[Path | None, Path]:
         """(source folder or None, script path), absolute against the folder of the DAG file."""
-        chosen = self.source_directory if self.source_directory is not None else default_source_directory
-        if chosen is None:
-            return None, files.resolve(self.script_name)
-        source = files.resolve(chosen)
-        return source, files.child(source, self.script_name)
+        key = (id(self), default_source_directory)
+        if key not in files.located:  # asked by the checks, then by the graph: found once
+            chosen = self.source_directory if self.source_directory is not None else default_source_directory
+            if chosen is None:
+                files.located[key] = None, files.resolve(self.script_name)
+            else:
+                source = files.resolve(chosen)
+                files.located[key] = source, files.child(source, self.script_name)
+        return files.located[key]  # type: ignore[return-value]
 
     def problems(
         self, files: SourceFileLookup, default_source_directory: str | Path | None = None

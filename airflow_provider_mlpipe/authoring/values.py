@@ -1,12 +1,33 @@
-"""`FrozenValue`: small immutable authoring values, equal when their fields are.
+"""Rules and building blocks of v1's small authoring values.
 
-What `@dataclass(frozen=True)` gives (field equality and hash, a repr, no assignment), from the
-class's `__slots__`; a frozen dataclass costs ~0.5 ms to define, paid by every DAG file parse.
+v1's rules for names and modes of data and parameters; `FrozenValue`, what
+`@dataclass(frozen=True)` gives (field equality and hash, a repr, no assignment) from the
+class's `__slots__` (a frozen dataclass costs ~0.5 ms to define, paid by every DAG file parse).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+WORD_NAME = re.compile(r"^\w+$", re.ASCII)
+INPUT_MODES = ("mount", "download")
+OUTPUT_MODES = ("mount", "upload")
+PARAMETER_TYPES = (bool, int, float, str)
+
+
+def check_word_name(kind: str, name: Any) -> str:
+    """v1 rule: data and parameter names are letters, digits and '_' only."""
+    if not isinstance(name, str) or not WORD_NAME.fullmatch(name):
+        raise ValueError(f"{kind} name {name!r} must contain only letters, digits and '_'")
+    return name
+
+
+def check_mode(owner: str, mode: str, allowed: tuple[str, ...]) -> str:
+    """A data mode (`mount`, `download`, `upload`) that `owner` allows."""
+    if mode not in allowed:
+        raise ValueError(f"{owner}: mode {mode!r} is not one of {', '.join(allowed)}")
+    return mode
 
 
 class FrozenValue:

@@ -22,11 +22,11 @@ from airflow_provider_mlpipe.operators.templating import TokenField, env_markers
 if TYPE_CHECKING:
     import jinja2
 
-    from airflow_provider_mlpipe.contract import InputSpec, OutputRecord, OutputSpec
     from airflow_provider_mlpipe.hooks.reuse_cache import ReuseDecision
     from airflow_provider_mlpipe.operators.outcome import PendingRecord, StepOutcome
     from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
     from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
+    from airflow_provider_mlpipe.specs import InputSpec, OutputRecord, OutputSpec
 
 #: A `kind_arguments` default meaning "must be given".
 REQUIRED: Any = object()

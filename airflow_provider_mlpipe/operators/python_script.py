@@ -15,14 +15,12 @@ from airflow_provider_mlpipe.operators.base import REQUIRED, PipelineStepOperato
 from airflow_provider_mlpipe.operators.templating import TokenField
 
 if TYPE_CHECKING:
-    from airflow_provider_mlpipe.contract import OutputRecord
     from airflow_provider_mlpipe.operators.outcome import StepOutcome
     from airflow_provider_mlpipe.runtime.process import ScriptProcess
     from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
     from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
+    from airflow_provider_mlpipe.specs import OutputRecord
     from airflow_provider_mlpipe.tokens import Binding
-
-_NOT_WORD = re.compile(r"\W", re.ASCII)
 
 #: The templated step arguments: the literals among `arguments` and `step_params` (v1's `params`).
 TOKEN_FIELDS = (TokenField("arguments", None, "arguments"), TokenField("step_params", None, "params"))
@@ -30,7 +28,7 @@ TOKEN_FIELDS = (TokenField("arguments", None, "arguments"), TokenField("step_par
 
 def env_name(prefix: str, name: str) -> str:
     """v1's environment variable names: non-word characters become '_'."""
-    return prefix + _NOT_WORD.sub("_", name)
+    return prefix + re.sub(r"\W", "_", name, flags=re.ASCII)  # compiled when first used (not at parse)
 
 
 class PythonScriptStepOperator(PipelineStepOperator):

@@ -18,9 +18,9 @@ from airflow_provider_mlpipe.operators.base import PipelineStepOperator
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
-    from airflow_provider_mlpipe.contract import OutputRecord
     from airflow_provider_mlpipe.operators.outcome import StepOutcome
     from airflow_provider_mlpipe.runtime.step_data import AttemptData, InputLocation
+    from airflow_provider_mlpipe.specs import OutputRecord
 
 #: XCom key holding the pending reuse record of a deferred job until the task resumes.
 PENDING_REUSE_KEY = "mlpipe_pending_reuse"
