@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 AZURITE := node_modules/.bin/azurite-blob
 
-.PHONY: demo test unit lint format bench ui airflow reuse python data install clean
+.PHONY: demo test test-unit unit lint format bench ui airflow reuse python data install clean
 
 # The local Airflow (`.airflow/`, this repo's dags/, this venv first on PATH) of every target below.
 LOCAL := $(PY) scripts/local_airflow.py
@@ -21,9 +21,10 @@ test: $(INSTALLED) $(AZURITE)
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
-# The fast lane (about a minute): every test that starts no Airflow deployment, DAG run or browser.
-unit: $(INSTALLED) $(AZURITE)
-	$(PY) -m pytest -m "not integration and not deployment and not browser"
+# The fast lane (under a minute): tests/unit, which mirrors the package, without the cases that
+# need a service (Azurite) or a DAG run. `make unit` is the same lane.
+test-unit unit: $(INSTALLED)
+	$(PY) -m pytest tests/unit -m "not integration and not deployment and not browser"
 
 install: $(INSTALLED) $(AZURITE)
 

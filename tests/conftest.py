@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+#: The tests' own folder (captured logs and other fixtures live in it).
+TESTS = REPO / "tests"
 _HOME = Path(tempfile.mkdtemp(prefix="mlpipe-test-airflow-"))
 DAGS_FOLDER = _HOME / "dags"
 DAGS_FOLDER.mkdir()

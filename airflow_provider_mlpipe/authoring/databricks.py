@@ -7,7 +7,6 @@ Jobs API terms (`task_spec`, `cluster_spec`, `libraries_spec`); an operator subm
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -20,6 +19,7 @@ from airflow_provider_mlpipe.authoring.steps import (
     data_of,
     encode_token,
 )
+from airflow_provider_mlpipe.authoring.values import FrozenValue
 from airflow_provider_mlpipe.extras import require_extra
 
 #: Airflow connection of the Databricks workspace when `compute_target` is not given.
@@ -47,23 +47,26 @@ def _optional_text(library: str, field_name: str, value: Any) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class MavenLibrary:
+class MavenLibrary(FrozenValue):
     """A Maven package, e.g. `MavenLibrary("com.microsoft.azure:azure-eventhubs-spark_2.11:2.3.1")`."""
 
+    __slots__ = ("coordinates", "repo", "exclusions")
     coordinates: str
-    repo: str = ""
-    exclusions: tuple[str, ...] = field(default=())
+    repo: str
+    exclusions: tuple[str, ...]
 
-    def __post_init__(self) -> None:
-        _required_text("MavenLibrary", "coordinates", self.coordinates)
-        object.__setattr__(self, "repo", _optional_text("MavenLibrary", "repo", self.repo))
-        exclusions = () if self.exclusions is None else self.exclusions
+    def __init__(self, coordinates: str, repo: str = "", exclusions: Any = ()) -> None:
+        _required_text("MavenLibrary", "coordinates", coordinates)
+        exclusions = () if exclusions is None else exclusions
         if isinstance(exclusions, str) or not isinstance(exclusions, list | tuple):
             raise ValueError(f"MavenLibrary: exclusions must be a list of strings, got {exclusions!r}")
         for exclusion in exclusions:
             _required_text("MavenLibrary", "each exclusion", exclusion)
-        object.__setattr__(self, "exclusions", tuple(exclusions))
+        self._set(
+            coordinates=coordinates,
+            repo=_optional_text("MavenLibrary", "repo", repo),
+            exclusions=tuple(exclusions),
+        )
 
     def to_api(self) -> dict[str, Any]:
         maven: dict[str, Any] = {"coordinates": self.coordinates}
@@ -74,16 +77,16 @@ class MavenLibrary:
         return {"maven": maven}
 
 
-@dataclass(frozen=True)
-class PyPiLibrary:
+class PyPiLibrary(FrozenValue):
     """A PyPI package with an optional version spec, e.g. `PyPiLibrary("pandas==2.2.2")`."""
 
+    __slots__ = ("package", "repo")
     package: str
-    repo: str = ""
+    repo: str
 
-    def __post_init__(self) -> None:
-        _required_text("PyPiLibrary", "package", self.package)
-        object.__setattr__(self, "repo", _optional_text("PyPiLibrary", "repo", self.repo))
+    def __init__(self, package: str, repo: str = "") -> None:
+        _required_text("PyPiLibrary", "package", package)
+        self._set(package=package, repo=_optional_text("PyPiLibrary", "repo", repo))
 
     def to_api(self) -> dict[str, Any]:
         pypi = {"package": self.package}
@@ -92,16 +95,16 @@ class PyPiLibrary:
         return {"pypi": pypi}
 
 
-@dataclass(frozen=True)
-class RCranLibrary:
+class RCranLibrary(FrozenValue):
     """A CRAN package for R."""
 
+    __slots__ = ("package", "repo")
     package: str
-    repo: str = ""
+    repo: str
 
-    def __post_init__(self) -> None:
-        _required_text("RCranLibrary", "package", self.package)
-        object.__setattr__(self, "repo", _optional_text("RCranLibrary", "repo", self.repo))
+    def __init__(self, package: str, repo: str = "") -> None:
+        _required_text("RCranLibrary", "package", package)
+        self._set(package=package, repo=_optional_text("RCranLibrary", "repo", repo))
 
     def to_api(self) -> dict[str, Any]:
         cran = {"package": self.package}
@@ -110,40 +113,43 @@ class RCranLibrary:
         return {"cran": cran}
 
 
-@dataclass(frozen=True)
-class JarLibrary:
+class JarLibrary(FrozenValue):
     """A jar already in the workspace's storage, e.g. `JarLibrary("dbfs:/jars/app.jar")`."""
 
+    __slots__ = ("library",)
     library: str
 
-    def __post_init__(self) -> None:
-        _required_text(type(self).__name__, "library", self.library)
+    def __init__(self, library: str) -> None:
+        _required_text(type(self).__name__, "library", library)
+        self._set(library=library)
 
     def to_api(self) -> dict[str, Any]:
         return {"jar": self.library}
 
 
-@dataclass(frozen=True)
-class EggLibrary:
+class EggLibrary(FrozenValue):
     """A Python egg already in the workspace's storage."""
 
+    __slots__ = ("library",)
     library: str
 
-    def __post_init__(self) -> None:
-        _required_text(type(self).__name__, "library", self.library)
+    def __init__(self, library: str) -> None:
+        _required_text(type(self).__name__, "library", library)
+        self._set(library=library)
 
     def to_api(self) -> dict[str, Any]:
         return {"egg": self.library}
 
 
-@dataclass(frozen=True)
-class WheelLibrary:
+class WheelLibrary(FrozenValue):
     """A Python wheel already in the workspace's storage (not in v1; Databricks supports wheels)."""
 
+    __slots__ = ("library",)
     library: str
 
-    def __post_init__(self) -> None:
-        _required_text(type(self).__name__, "library", self.library)
+    def __init__(self, library: str) -> None:
+        _required_text(type(self).__name__, "library", library)
+        self._set(library=library)
 
     def to_api(self) -> dict[str, Any]:
         return {"whl": self.library}

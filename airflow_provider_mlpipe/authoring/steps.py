@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 #: Literal argument values (text on the command line).
 _LITERALS = (str, int, float, bool)
 
+#: Inputs that need no normalising (the common case, checked first).
+_PLAIN_INPUTS = (PipelineData, PipelineDataInput, DataReference)
+
 StepInput = DataReference | PipelineData | PipelineDataInput | DataPathInput | PipelineParameter | tuple
 
 
@@ -105,7 +108,9 @@ class PipelineStep:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"{self.kind}: name must be a non-empty string, got {name!r}")
         self.name = name
-        self.inputs = [as_data_path_input(item) for item in inputs or []]
+        self.inputs = [
+            item if isinstance(item, _PLAIN_INPUTS) else as_data_path_input(item) for item in inputs or []
+        ]
         self.outputs = list(outputs or [])
         self.arguments = list(arguments or [])
         self.compute_target = _compute_target_name(name, compute_target)
@@ -181,7 +186,11 @@ class PipelineStep:
         for argument in self.arguments:
             if isinstance(argument, _LITERALS):
                 continue
-            data = data_of(as_data_path_input(argument))
+            data = (
+                argument
+                if isinstance(argument, DataReference | PipelineData)
+                else data_of(as_data_path_input(argument))
+            )
             if data is not None and id(data) not in declared:
                 kind = "DataPath PipelineParameter" if is_data_path_parameter(data) else type(data).__name__
                 raise ValueError(
@@ -328,7 +337,7 @@ def encode_tokens(
         if isinstance(value, _LITERALS):
             tokens.append(str(value) if bare_literal else {"value": str(value)})
             continue
-        if step is not None:
+        if step is not None and not isinstance(value, DataReference | PipelineData):
             value = as_data_path_input(value)
             if isinstance(value, DataPathInput):
                 tokens.append({"input": value.name})

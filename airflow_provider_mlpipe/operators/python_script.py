@@ -6,8 +6,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -58,15 +57,6 @@ class PythonScriptStepOperator(PipelineStepOperator):
 
     def token_fields(self) -> Sequence[TokenField]:
         return TOKEN_FIELDS
-
-    @contextmanager
-    def step_data(self, context: Any) -> Iterator[AttemptData]:
-        """Inputs are copied into, and outputs written in, a private folder of this attempt."""
-        from airflow_provider_mlpipe.runtime.step_data import AttemptData
-        from airflow_provider_mlpipe.runtime.workdir import attempt_folder
-
-        with attempt_folder(self.task_id[:40]) as workdir:
-            yield AttemptData(self.step_name, workdir, self.log)
 
     def on_kill(self) -> None:
         if self._process is not None:

@@ -140,6 +140,12 @@ def syntax_problems(operators: Iterable[PipelineStepOperator], dag: DAG) -> list
     pass, only literals that contain one are parsed, and the environment is made only then.
     """
     markers = markers_of(dag.jinja_environment_kwargs or {})
+    operators = list(operators)
+    # One C-speed look at every token first: most pipelines have no template at all. (Token
+    # structures are lists of dicts, whose repr shows "{{" only where a text has it.)
+    everything = repr([getattr(op, location.field) for op in operators for location in op.token_fields()])
+    if not any(marker in everything for marker in markers):
+        return []
     env = None
     problems = []
     for operator in operators:

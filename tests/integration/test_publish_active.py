@@ -2,7 +2,7 @@
 
 The session deployment unpauses every new DAG (`[core] dags_are_paused_at_creation = False`);
 that a published DAG is active where Airflow's default pauses new DAGs is shown on `make ui`
-(tests/test_make_targets.py). Here: the author's `is_paused_upon_creation=True` wins, and a
+(tests/project/test_make_targets.py). Here: the author's `is_paused_upon_creation=True` wins, and a
 pipeline disabled over REST stays disabled when its file is parsed again.
 """
 

@@ -25,6 +25,10 @@ from airflow_provider_mlpipe import (
     WheelLibrary,
 )
 
+#: A script that exists beside this DAG-defining file: the test module itself.
+THIS_FILE = Path(__file__).name
+
+
 NOTEBOOK = {"notebook_path": "/Users/me/prep"}
 CLUSTER = {"existing_cluster_id": "0101-abc"}
 
@@ -597,7 +601,7 @@ def test_python_script_name_missing_from_source_directory(tmp_path):
 
 def test_source_directory_relative_to_the_file_that_makes_the_pipeline():
     here = Path(__file__).parent
-    pipeline = Pipeline([script_step("s", "conftest.py", Path("."))])
+    pipeline = Pipeline([script_step("s", THIS_FILE, Path("."))])
     assert pipeline.graph().nodes[0].source_directory == here
 
 

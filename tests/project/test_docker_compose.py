@@ -28,10 +28,10 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from tests.conftest import REPO
 from tests.services.airflow_deployment import CELERY_COMPONENTS, SIMPLE_AUTH_MANAGER, AirflowDeployment
 from tests.services.azurite import ACCOUNT_KEY, ACCOUNT_NAME, AzuriteServer
 
-REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yaml"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from airflow_provider_mlpipe import Pipeline, PipelineParameter, PythonScriptStep
 from airflow_provider_mlpipe.api.payload import PayloadError, check_submission, v1_status
+
+#: A script that exists beside this DAG-defining file: the test module itself.
+THIS_FILE = Path(__file__).name
+
 
 TYPES = {
     "pipeline_arg": "integer",
@@ -19,7 +25,7 @@ TYPES = {
 
 def test_publish_makes_a_tagged_dag_named_after_the_pipeline():
     step = PythonScriptStep(
-        "conftest.py", name="s", source_directory=".", arguments=[PipelineParameter("pipeline_arg", 10)]
+        THIS_FILE, name="s", source_directory=".", arguments=[PipelineParameter("pipeline_arg", 10)]
     )
     dag = Pipeline([step]).publish(
         "My_Published_Pipeline", description="My Published Pipeline Description", version="1.0"
@@ -38,7 +44,7 @@ def test_publish_makes_a_tagged_dag_named_after_the_pipeline():
 def test_a_published_pipeline_is_active_on_creation_unless_its_author_says_otherwise():
     """v1 publishes pipelines active: the DAG is unpaused when Airflow first sees it (any
     `[core] dags_are_paused_at_creation`); `is_paused_upon_creation=True` keeps Airflow's pause."""
-    step = PythonScriptStep("conftest.py", name="s", source_directory=".")
+    step = PythonScriptStep(THIS_FILE, name="s", source_directory=".")
     assert Pipeline([step]).publish("Active_On_Creation").is_paused_upon_creation is False
     paused = Pipeline([step]).publish("Paused_On_Creation", is_paused_upon_creation=True)
     assert paused.is_paused_upon_creation is True

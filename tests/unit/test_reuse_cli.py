@@ -21,9 +21,9 @@ import pytest
 from airflow_provider_mlpipe import reuse_cli
 from airflow_provider_mlpipe.hooks.reuse_cache import ReuseCacheHook
 from airflow_provider_mlpipe.runtime.reuse_key import KeyComponent, ReuseKey
+from tests.conftest import REPO
 from tests.services.azurite import airflow_conn_env, blob_connection
 
-REPO = Path(__file__).resolve().parent.parent
 INDEX = "reuse_index"
 
 

@@ -16,6 +16,9 @@ from airflow_provider_mlpipe import (
     PythonScriptStep,
 )
 
+#: A script that exists beside this DAG-defining file: the test module itself.
+THIS_FILE = Path(__file__).name
+
 
 @pytest.fixture
 def src(tmp_path: Path) -> Path:
@@ -97,7 +100,7 @@ def test_script_missing_from_source_directory(src):
 
 def test_source_directory_relative_to_the_file_that_makes_the_pipeline():
     here = Path(__file__).parent
-    relative = PythonScriptStep("conftest.py", name="s", source_directory=".")
+    relative = PythonScriptStep(THIS_FILE, name="s", source_directory=".")
     assert Pipeline([relative]).graph().nodes[0].source_directory == here
 
 

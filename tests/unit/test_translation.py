@@ -10,6 +10,9 @@ from airflow.sdk import DAG
 from airflow_provider_mlpipe import Pipeline, PipelineData, PipelineParameter, PythonScriptStep
 from airflow_provider_mlpipe.operators.python_script import PythonScriptStepOperator
 
+#: A script that exists beside this DAG-defining file: the test module itself.
+THIS_FILE = Path(__file__).name
+
 
 @pytest.fixture
 def src(tmp_path: Path) -> Path:
@@ -53,7 +56,7 @@ def test_parameters_become_typed_dag_params():
         "flag": PipelineParameter("flag", True),
     }
     step = PythonScriptStep(
-        "conftest.py",
+        THIS_FILE,
         name="s",
         source_directory=".",
         arguments=[params["count"], params["rate"]],
@@ -74,9 +77,7 @@ def test_parameters_become_typed_dag_params():
 def test_a_param_of_the_wrong_type_is_refused_by_airflow():
     from airflow.sdk.exceptions import ParamValidationError
 
-    step = PythonScriptStep(
-        "conftest.py", name="s", source_directory=".", arguments=[PipelineParameter("n", 1)]
-    )
+    step = PythonScriptStep(THIS_FILE, name="s", source_directory=".", arguments=[PipelineParameter("n", 1)])
     dag = Pipeline([step]).to_dag("wrong_type")
     with pytest.raises(ParamValidationError):
         dag.params.get_param("n").resolve("twenty")

@@ -4,39 +4,16 @@ one factory for every kind, and a kind from another package plugs in the same wa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from airflow_provider_mlpipe import Pipeline, PipelineData, PipelineParameter, PythonScriptStep
 from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
 from airflow_provider_mlpipe.authoring.steps import PipelineStep
-from airflow_provider_mlpipe.operators.base import PipelineStepOperator
 from airflow_provider_mlpipe.operators.python_script import PythonScriptStepOperator
 from airflow_provider_mlpipe.step_kinds import STEP_KINDS, operator_path_for, register_step_kind
-
-
-class GreetStep(PipelineStep):
-    """An example kind from "another package": greets someone, by a parameter or a literal."""
-
-    kind = "GreetStep"
-
-    def __init__(self, name: str, whom: Any, outputs: list[PipelineData] | None = None) -> None:
-        super().__init__(name, outputs=outputs)
-        self.whom = whom
-
-    def parameters(self) -> list[PipelineParameter]:
-        return [self.whom] if isinstance(self.whom, PipelineParameter) else []
-
-    def operator_kwargs(self, source_directory, script_path, arguments) -> dict[str, Any]:
-        whom = self.whom
-        return {"whom": {"parameter": whom.name} if isinstance(whom, PipelineParameter) else {"value": whom}}
-
-
-class GreetStepOperator(PipelineStepOperator):
-    def __init__(self, *, whom: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.whom = whom
+from tests.example_kind.greet_operator import GreetStepOperator
+from tests.example_kind.greet_step import GreetStep
 
 
 class UnregisteredStep(GreetStep):
@@ -45,8 +22,8 @@ class UnregisteredStep(GreetStep):
 
 @pytest.fixture
 def greet_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry as it is, restored after the test (the example kind registered itself on import)."""
     monkeypatch.setattr("airflow_provider_mlpipe.step_kinds.STEP_KINDS", dict(STEP_KINDS))
-    register_step_kind(f"{__name__}.GreetStep", f"{__name__}.GreetStepOperator")
 
 
 def test_a_registered_kind_becomes_its_operator_with_its_own_and_the_shared_arguments(greet_kind):
@@ -84,4 +61,4 @@ def test_a_subclass_runs_on_its_nearest_registered_base_and_unknown_kinds_are_na
 
 def test_register_step_kind_takes_dotted_paths(greet_kind):
     with pytest.raises(ValueError, match="operator_class must be a dotted path"):
-        register_step_kind(f"{__name__}.GreetStep", GreetStepOperator)  # type: ignore[arg-type]
+        register_step_kind("tests.example_kind.greet_step.GreetStep", GreetStepOperator)  # type: ignore[arg-type]

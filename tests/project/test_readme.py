@@ -67,8 +67,8 @@ class NotRun:
 NOT_RUN: dict[str, NotRun] = {
     "make demo": NotRun(
         (
-            "tests/test_make_targets.py::test_make_demo_runs_the_example_and_the_second_run_reuses_every_step",
-            "tests/test_make_targets.py::test_make_demo_with_another_parameter_reruns_only_the_step_using_it",
+            "tests/project/test_make_targets.py::test_make_demo_runs_the_example_and_the_second_run_reuses_every_step",
+            "tests/project/test_make_targets.py::test_make_demo_with_another_parameter_reruns_only_the_step_using_it",
         ),
         "the Quickstart: `make demo` ran in this test's checkout before any block (local_demo fixture); "
         "`make test` is this suite, which cannot run itself",
@@ -79,9 +79,9 @@ NOT_RUN: dict[str, NotRun] = {
     ),
     "cp .env.example .env            # optional: every setting has a default": NotRun(
         (
-            "tests/test_docker_compose.py::test_docker_compose_config_accepts_the_file",
-            "tests/test_docker_compose.py::test_init_script_writes_login_and_example_data",
-            "tests/test_docker_compose.py::test_init_script_creates_the_blob_container",
+            "tests/project/test_docker_compose.py::test_docker_compose_config_accepts_the_file",
+            "tests/project/test_docker_compose.py::test_init_script_writes_login_and_example_data",
+            "tests/project/test_docker_compose.py::test_init_script_creates_the_blob_container",
         ),
         "needs Docker and pulls images; the file, its init script and `docker compose config` are tested",
     ),

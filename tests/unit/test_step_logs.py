@@ -9,7 +9,6 @@ public log API (`GET .../taskInstances/{task}/logs/1`, JSON) from a LocalExecuto
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from airflow_provider_mlpipe.step_logs import (
     LogFileTail,
@@ -19,8 +18,9 @@ from airflow_provider_mlpipe.step_logs import (
     step_text,
     without_source_header,
 )
+from tests.conftest import TESTS
 
-LOGS = Path(__file__).parent / "logs"
+LOGS = TESTS / "logs"
 
 
 def api_lines(name: str) -> list:
