@@ -113,46 +113,37 @@ class RCranLibrary(FrozenValue):
         return {"cran": cran}
 
 
-class JarLibrary(FrozenValue):
+class _StoredLibrary(FrozenValue):
+    """A library file already in the workspace's storage; `api_key` names its kind in the Jobs API."""
+
+    __slots__ = ("library",)
+    api_key: str
+    library: str
+
+    def __init__(self, library: str) -> None:
+        _required_text(type(self).__name__, "library", library)
+        self._set(library=library)
+
+    def to_api(self) -> dict[str, Any]:
+        return {self.api_key: self.library}
+
+
+class JarLibrary(_StoredLibrary):
     """A jar already in the workspace's storage, e.g. `JarLibrary("dbfs:/jars/app.jar")`."""
 
-    __slots__ = ("library",)
-    library: str
-
-    def __init__(self, library: str) -> None:
-        _required_text(type(self).__name__, "library", library)
-        self._set(library=library)
-
-    def to_api(self) -> dict[str, Any]:
-        return {"jar": self.library}
+    api_key = "jar"
 
 
-class EggLibrary(FrozenValue):
+class EggLibrary(_StoredLibrary):
     """A Python egg already in the workspace's storage."""
 
-    __slots__ = ("library",)
-    library: str
-
-    def __init__(self, library: str) -> None:
-        _required_text(type(self).__name__, "library", library)
-        self._set(library=library)
-
-    def to_api(self) -> dict[str, Any]:
-        return {"egg": self.library}
+    api_key = "egg"
 
 
-class WheelLibrary(FrozenValue):
+class WheelLibrary(_StoredLibrary):
     """A Python wheel already in the workspace's storage (not in v1; Databricks supports wheels)."""
 
-    __slots__ = ("library",)
-    library: str
-
-    def __init__(self, library: str) -> None:
-        _required_text(type(self).__name__, "library", library)
-        self._set(library=library)
-
-    def to_api(self) -> dict[str, Any]:
-        return {"whl": self.library}
+    api_key = "whl"
 
 
 # --------------------------------------------------------------------------------------------
