@@ -22,10 +22,6 @@ class StepDataError(AirflowException, RuntimeError):
     """An input could not be found or an output could not be published; names step and data."""
 
 
-class StepRunError(AirflowException):
-    """A step's own work failed: its script exited non-zero, or its remote job did not succeed."""
-
-
 class SnapshotTooLargeError(AirflowException, ValueError):
     """A step's snapshot is over `[mlpipe] snapshot_max_files` or `snapshot_max_mb`."""
 

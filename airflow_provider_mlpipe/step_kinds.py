@@ -8,6 +8,7 @@ the module that defines `MyStep`; its step class supplies `operator_kwargs()`.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
@@ -49,6 +50,7 @@ def operator_path_for(step: Any) -> str:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def import_class(path: str) -> type:
     """The class at dotted `path`, imported when a task is built (not when a kind is registered)."""
     module, _, name = path.rpartition(".")

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mlpipe.exceptions import StepRunError
+from airflow.sdk.exceptions import AirflowException
+
 from airflow_provider_mlpipe.links import ADLA_JOB_ID_KEY, ADLA_JOB_URL_KEY, AdlaJobLink, ReusedFromLink
 from airflow_provider_mlpipe.operators.base import REQUIRED
 from airflow_provider_mlpipe.operators.remote import RemoteStepOperator
@@ -108,7 +109,7 @@ class AdlaStepOperator(RemoteStepOperator):
                 f"  {e.get('error_id')} (line {e.get('line_number')}): {e.get('message')}"
                 for e in state.get("errors") or []
             )
-            raise StepRunError(
+            raise AirflowException(
                 f"step {self.step_name!r}: ADLA job {job_id} ended {state.get('result')}"
                 + (f":\n{errors}" if errors else "")
             )

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mlpipe.exceptions import StepRunError
+from airflow.sdk.exceptions import AirflowException
+
 from airflow_provider_mlpipe.links import (
     DATABRICKS_RUN_ID_KEY,
     DATABRICKS_RUN_PAGE_URL_KEY,
@@ -146,7 +147,7 @@ class DatabricksStepOperator(RemoteStepOperator):
         self.run_page_url = state.get("run_page_url")
         if state.get("result_state") != "SUCCESS":
             detail = self._hook().error_output(state.get("task_run_ids") or [])
-            raise StepRunError(
+            raise AirflowException(
                 f"step {self.step_name!r}: Databricks run {run_id} ended {state.get('life_cycle_state')}/"
                 f"{state.get('result_state')}: {state.get('state_message')}"
                 + (f"\n{detail}" if detail else "")

@@ -124,7 +124,8 @@ class PythonScriptStepOperator(PipelineStepOperator):
         The metrics are written and pushed to XCom whatever the exit code, so a failed
         script's metrics help to debug it.
         """
-        from airflow_provider_mlpipe.exceptions import StepRunError
+        from airflow.sdk.exceptions import AirflowException
+
         from airflow_provider_mlpipe.operators.outcome import StepOutcome
         from airflow_provider_mlpipe.runtime.metrics import StepMetrics
         from airflow_provider_mlpipe.runtime.process import ScriptProcess
@@ -148,7 +149,7 @@ class PythonScriptStepOperator(PipelineStepOperator):
         logged = metrics.publish(ti, data, self.outputs[0].get("datastore") if self.outputs else None)
         if code != 0:
             tail = "\n".join(self._process.stderr_tail) or "(no stderr)"
-            raise StepRunError(
+            raise AirflowException(
                 f"step {self.step_name!r}: script {self.script_name} exited with code {code}; "
                 f"last lines of stderr:\n{tail}"
             )

@@ -141,19 +141,15 @@ def syntax_problems(operators: Iterable[PipelineStepOperator], dag: DAG) -> list
     """
     markers = markers_of(dag.jinja_environment_kwargs or {})
     operators = list(operators)
-    # One C-speed look at every token first: most pipelines have no template at all. (Token
-    # structures are lists of dicts, whose repr shows "{{" only where a text has it.)
-    everything = repr([getattr(op, location.field) for op in operators for location in op.token_fields()])
+    # One look at all literals first: most pipelines have no template at all.
+    literals = {id(operator): literal_texts(operator) for operator in operators}
+    everything = "\0".join(text for found in literals.values() for _label, _index, text in found)
     if not any(marker in everything for marker in markers):
         return []
     env = None
     problems = []
     for operator in operators:
-        literals = literal_texts(operator)
-        joined = "\0".join(text for _label, _index, text in literals)
-        if not any(marker in joined for marker in markers):
-            continue
-        for label, index, text in literals:
+        for label, index, text in literals[id(operator)]:
             if not any(marker in text for marker in markers):
                 continue
             if env is None:

@@ -18,7 +18,6 @@ def test_task_errors_are_airflow_exceptions_and_parse_time_ones_stay_value_error
         exceptions.DatastoreError,
         exceptions.NothingAtPath,
         exceptions.StepDataError,
-        exceptions.StepRunError,
         exceptions.SnapshotTooLargeError,
         exceptions.UsqlScriptError,
         exceptions.DatabricksUnreachableError,
