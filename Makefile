@@ -23,7 +23,7 @@ test: $(INSTALLED) $(AZURITE)
 
 # The fast lane (under a minute): tests/unit, which mirrors the package, without the cases that
 # need a service (Azurite) or a DAG run. `make unit` is the same lane.
-test-unit unit: $(INSTALLED)
+test-unit unit: $(INSTALLED) $(AZURITE)
 	$(PY) -m pytest tests/unit -m "not integration and not deployment and not browser"
 
 install: $(INSTALLED) $(AZURITE)

@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-AIM = 1.3
+AIM = 1.15
 SEED = 1234
 LAYERS = 10
 BREAKDOWN_RUNS = 3
