@@ -7,6 +7,7 @@ here or, when deferrable, by `AdlaJobTrigger` on the triggerer.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -65,7 +66,7 @@ class AdlaStepOperator(RemoteStepOperator):
         values = self._placeholder_values(data, locations, self._binding(context), ti)
         template = Path(self.script_path).read_text(encoding="utf-8-sig")
         script = substitute(template, values, self.step_name)
-        hook = self._hook()
+        hook = self.hook
         spec = self.usql_spec
         job_id = hook.submit(
             f"{ti.dag_id}.{ti.task_id}",
@@ -82,7 +83,7 @@ class AdlaStepOperator(RemoteStepOperator):
         return job_id
 
     def job_state(self, job_id: str) -> dict[str, Any]:
-        return self._hook().get_job_state(job_id)
+        return self.hook.get_job_state(job_id)
 
     def ended(self, state: dict[str, Any]) -> bool:
         return state["state"] == "Ended"
@@ -93,17 +94,21 @@ class AdlaStepOperator(RemoteStepOperator):
         return AdlaJobTrigger(job_id, self.adla_conn_id, self.poll_seconds())
 
     def cancel(self, job_id: str) -> None:
-        self._hook().cancel(job_id)
+        self.hook.cancel(job_id)
 
-    def _hook(self) -> AdlaHook:
+    @functools.cached_property
+    def hook(self) -> AdlaHook:
+        """The hook of this try, made once (it reads the connection when made)."""
         from airflow_provider_mlpipe.hooks.adla import AdlaHook
+
+        return AdlaHook(self.adla_conn_id)
 
         return AdlaHook(self.adla_conn_id)
 
     def check_success(self, state: dict[str, Any]) -> dict[str, Any]:
         """Fail with each of the job's error messages (id, line, message) unless it succeeded."""
         job_id = state["job_id"]
-        self.job_url = self.job_url or self._hook().job_url(job_id)
+        self.job_url = self.job_url or self.hook.job_url(job_id)
         if state.get("result") != "Succeeded":
             errors = "\n".join(
                 f"  {e.get('error_id')} (line {e.get('line_number')}): {e.get('message')}"

@@ -8,6 +8,7 @@ script arguments `--<name> <uri>`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -84,7 +85,7 @@ class DatabricksStepOperator(RemoteStepOperator):
         """Upload the code if needed, submit the run (or re-attach), and say where it is."""
         ti = context["ti"]
         task = self._task_json(data, locations, self._binding(context), ti)
-        hook = self._hook()
+        hook = self.hook
         run_id = self._submit_or_attach(hook, task, ti)
         state = hook.get_run_state(run_id)
         self.run_page_url = state["run_page_url"]
@@ -93,7 +94,7 @@ class DatabricksStepOperator(RemoteStepOperator):
         return run_id
 
     def job_state(self, job_id: int) -> dict[str, Any]:
-        return self._hook().get_run_state(job_id)
+        return self.hook.get_run_state(job_id)
 
     def ended(self, state: dict[str, Any]) -> bool:
         from airflow_provider_mlpipe.hooks.databricks import TERMINAL_STATES
@@ -106,10 +107,14 @@ class DatabricksStepOperator(RemoteStepOperator):
         return DatabricksRunTrigger(job_id, self.databricks_conn_id, self.poll_seconds())
 
     def cancel(self, job_id: int) -> None:
-        self._hook().cancel(job_id)
+        self.hook.cancel(job_id)
 
-    def _hook(self) -> DatabricksHook:
+    @functools.cached_property
+    def hook(self) -> DatabricksHook:
+        """The hook of this try, made once (it reads the connection when made)."""
         from airflow_provider_mlpipe.hooks.databricks import DatabricksHook
+
+        return DatabricksHook(self.databricks_conn_id)
 
         return DatabricksHook(self.databricks_conn_id)
 
@@ -146,7 +151,7 @@ class DatabricksStepOperator(RemoteStepOperator):
         run_id = state["run_id"]
         self.run_page_url = state.get("run_page_url")
         if state.get("result_state") != "SUCCESS":
-            detail = self._hook().error_output(state.get("task_run_ids") or [])
+            detail = self.hook.error_output(state.get("task_run_ids") or [])
             raise AirflowException(
                 f"step {self.step_name!r}: Databricks run {run_id} ended {state.get('life_cycle_state')}/"
                 f"{state.get('result_state')}: {state.get('state_message')}"
@@ -239,7 +244,7 @@ class DatabricksStepOperator(RemoteStepOperator):
 
         source = Path(self.source_directory)  # type: ignore[arg-type]
         folder = f"dbfs:/mlpipe/code/{tree_digest(source, snapshot).digest[:32]}"
-        hook = self._hook()
+        hook = self.hook
         for relative in snapshot:
             hook.upload_to_dbfs(source / relative, f"{folder}/{relative}")
         self.log.info(
