@@ -21,9 +21,9 @@ class Datastore:
     folder under `$AIRFLOW_HOME`, decided where the task runs.
     """
 
-    def __init__(self, workspace_or_name: Any = None, name: str | None = None) -> None:
-        if name is None and isinstance(workspace_or_name, str):
-            name = workspace_or_name
+    def __init__(self, workspace: Any, name: str | None = None) -> None:
+        if name is None and isinstance(workspace, str):
+            name = workspace  # our short form: Datastore("name")
         if name is not None and (not isinstance(name, str) or not CONNECTION_ID.fullmatch(name)):
             raise ValueError(
                 f"Datastore name {name!r} is not a valid Airflow connection id "
@@ -35,6 +35,16 @@ class Datastore:
     def default(cls) -> Datastore:
         """The default datastore, resolved at run time (see the class docstring)."""
         return cls(None)
+
+    @staticmethod
+    def get(workspace: Any, datastore_name: str) -> Datastore:
+        """v1's `Datastore.get`: the datastore of that name (an Airflow connection id)."""
+        return Datastore(workspace, datastore_name)
+
+    @staticmethod
+    def get_default(workspace: Any) -> Datastore:
+        """v1's `Datastore.get_default`: the default datastore (see the class docstring)."""
+        return Datastore.default()
 
     @property
     def is_default(self) -> bool:
