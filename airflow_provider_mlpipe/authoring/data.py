@@ -34,10 +34,22 @@ class PipelineData:
         output_mode: str = "mount",
         output_path_on_compute: str | None = None,
         output_overwrite: bool | None = None,
+        data_type: str | None = None,
         is_directory: bool | None = None,
         pipeline_output_name: str | None = None,
+        training_output: Any = None,
     ) -> None:
         self.name = check_word_name("PipelineData", name)
+        if training_output is not None:
+            raise ValueError(
+                f"PipelineData {name!r}: training_output (the metrics or model of an AutoML or "
+                "HyperDrive step) has no meaning here, as those steps do not exist; write the file "
+                "from a step's script to a PipelineData output instead"
+            )
+        if data_type is not None and not isinstance(data_type, str):
+            raise TypeError(f"PipelineData {name!r}: data_type must be a string, got {data_type!r}")
+        #: A label of the author's (v1: the expected type, for its designer); kept, changes no run.
+        self.data_type = data_type
         if datastore is not None and not isinstance(datastore, Datastore):
             raise TypeError(f"PipelineData {name!r}: datastore must be a Datastore or None")
         self.datastore = datastore

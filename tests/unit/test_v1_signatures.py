@@ -38,12 +38,6 @@ OURS = {
 
 #: What still differs from v1 (issue 13 closes these), each with the difference found.
 NOT_YET: dict[str, str] = {
-    "azureml/pipeline/core/builder.py:PipelineData.__init__": (
-        "parameter 6 is 'is_directory', v1's is 'data_type'; "
-        "parameter 7 is 'pipeline_output_name', v1's is 'is_directory'; "
-        "parameter 8 is 'nothing', v1's is 'pipeline_output_name'; "
-        "parameter 9 is 'nothing', v1's is 'training_output'"
-    ),
     "azureml/pipeline/core/pipeline.py:Pipeline.__init__": (
         "parameter 0 is 'steps', v1's is 'workspace'; "
         "parameter 1 is 'description', v1's is 'steps'; "

@@ -211,3 +211,16 @@ def test_runs_read_the_bound_data_and_reuse_follows_it(tmp_path, monkeypatch):
 
     bad = run_dag(dag_file, "data_path_run", conf={"input_data": {"path": "b.csv"}})
     assert str(bad.state) == "failed"
+
+
+def test_pipeline_data_takes_v1s_data_type_and_refuses_a_training_output():
+    from airflow_provider_mlpipe import PipelineData
+
+    data = PipelineData("model", None, None, "mount", None, None, "AnyFile", True)
+    assert (data.data_type, data.is_directory) == ("AnyFile", True), "v1's positional order"
+    with pytest.raises(
+        ValueError, match="PipelineData 'm': training_output .* write the file from a step's script"
+    ):
+        PipelineData("m", training_output=object())
+    with pytest.raises(TypeError, match="data_type must be a string"):
+        PipelineData("m", data_type=3)
