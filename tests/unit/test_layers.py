@@ -6,6 +6,7 @@ Imports inside functions and under `TYPE_CHECKING` are not module-level (they ru
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from pathlib import Path
 
 import airflow_provider_mlpipe
@@ -24,22 +25,29 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(path): path for path in ROOT.rglob("*.py")}
 
 
+def package_modules(nodes: Iterable[ast.AST]) -> set[str]:
+    """The package's modules that the import statements among `nodes` name."""
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name in MODULES and name != PACKAGE}
+
+
 def module_level_imports(path: Path) -> set[str]:
     """The package's modules that `path` imports when it is imported."""
-    found: set[str] = set()
+    found: list[ast.AST] = []
     for statement in ast.parse(path.read_text()).body:
         if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         if isinstance(statement, ast.If) and "TYPE_CHECKING" in ast.unparse(statement.test):
             continue
         nodes = [statement] if isinstance(statement, ast.ClassDef) else ast.walk(statement)
-        for node in nodes:
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module)
-                found.update(f"{node.module}.{alias.name}" for alias in node.names)
-            elif isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-    return {name for name in found if name in MODULES and name != PACKAGE}
+        found.extend(nodes)
+    return package_modules(found)
 
 
 GRAPH = {name: module_level_imports(path) for name, path in MODULES.items()}
@@ -85,16 +93,7 @@ def all_imports(path: Path) -> set[str]:
         if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
         for node in ast.walk(block)
     }
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return {name for name in found if name in MODULES and name != PACKAGE}
+    return package_modules(node for node in ast.walk(tree) if id(node) not in typing_only)
 
 
 def cycles_in(graph: dict[str, set[str]]) -> list[list[str]]:
