@@ -19,6 +19,7 @@ _EXPORTS = {
     "PipelineData": "airflow_provider_mlpipe.authoring.data",
     "PipelineParameter": "airflow_provider_mlpipe.authoring.data",
     "PythonScriptStep": "airflow_provider_mlpipe.authoring.steps",
+    "StepSequence": "airflow_provider_mlpipe.authoring.steps",
     "AdlaStep": "airflow_provider_mlpipe.authoring.adla",
     "DatabricksStep": "airflow_provider_mlpipe.authoring.databricks",
     "DataTransferStep": "airflow_provider_mlpipe.authoring.transfer",
@@ -31,12 +32,17 @@ _EXPORTS = {
     "Pipeline": "airflow_provider_mlpipe.authoring.pipeline",
     "PipelineValidationError": "airflow_provider_mlpipe.authoring.errors",
     "ScheduleRecurrence": "airflow_provider_mlpipe.authoring.schedule",
-    "Workspace": "airflow_provider_mlpipe.client",
-    "PublishedPipeline": "airflow_provider_mlpipe.client",
-    "Experiment": "airflow_provider_mlpipe.client",
-    "PipelineRun": "airflow_provider_mlpipe.client",
-    "StepRun": "airflow_provider_mlpipe.client",
-    "PipelineRunError": "airflow_provider_mlpipe.client",
+    "Schedule": "airflow_provider_mlpipe.schedules",
+    "Workspace": "airflow_provider_mlpipe.workspace",
+    "ComputeTarget": "airflow_provider_mlpipe.compute",
+    "PublishedPipeline": "airflow_provider_mlpipe.published",
+    "PipelineEndpoint": "airflow_provider_mlpipe.pipeline_endpoint",
+    "Experiment": "airflow_provider_mlpipe.runs",
+    "PipelineRun": "airflow_provider_mlpipe.runs",
+    "StepRun": "airflow_provider_mlpipe.runs",
+    "PortDataReference": "airflow_provider_mlpipe.runs",
+    "StepRunOutput": "airflow_provider_mlpipe.runs",
+    "PipelineRunError": "airflow_provider_mlpipe.exceptions",
     "DatastoreSchedule": "airflow_provider_mlpipe.authoring.datastore_schedule",
     "datastore_schedule": "airflow_provider_mlpipe.authoring.datastore_schedule",
     "Run": "airflow_provider_mlpipe.run_context",
@@ -44,6 +50,7 @@ _EXPORTS = {
 
 __all__ = [
     "AdlaStep",
+    "ComputeTarget",
     "DataPath",
     "DataPathComputeBinding",
     "DataReference",
@@ -57,21 +64,26 @@ __all__ = [
     "MavenLibrary",
     "Pipeline",
     "PipelineData",
+    "PipelineEndpoint",
     "PipelineParameter",
     "PipelineRun",
     "PipelineRunError",
     "PipelineValidationError",
+    "PortDataReference",
     "PublishedPipeline",
     "PyPiLibrary",
     "PythonScriptStep",
     "RCranLibrary",
     "Run",
+    "Schedule",
     "ScheduleRecurrence",
     "StepRun",
+    "StepRunOutput",
+    "StepSequence",
     "WheelLibrary",
     "Workspace",
-    "__version__",
     "datastore_schedule",
+    "__version__",
 ]
 
 if TYPE_CHECKING:
@@ -96,22 +108,30 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.errors import PipelineValidationError
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
     from airflow_provider_mlpipe.authoring.schedule import ScheduleRecurrence
-    from airflow_provider_mlpipe.authoring.steps import PythonScriptStep
+    from airflow_provider_mlpipe.authoring.steps import PythonScriptStep, StepSequence
     from airflow_provider_mlpipe.authoring.transfer import DataTransferStep
-    from airflow_provider_mlpipe.client import (
+    from airflow_provider_mlpipe.compute import ComputeTarget
+    from airflow_provider_mlpipe.exceptions import PipelineRunError
+    from airflow_provider_mlpipe.pipeline_endpoint import PipelineEndpoint
+    from airflow_provider_mlpipe.published import PublishedPipeline
+    from airflow_provider_mlpipe.run_context import Run
+    from airflow_provider_mlpipe.runs import (
         Experiment,
         PipelineRun,
-        PipelineRunError,
-        PublishedPipeline,
+        PortDataReference,
         StepRun,
-        Workspace,
+        StepRunOutput,
     )
-    from airflow_provider_mlpipe.run_context import Run
+    from airflow_provider_mlpipe.workspace import Workspace
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
+        from airflow_provider_mlpipe.not_available import NOT_AVAILABLE
+
+        if name in NOT_AVAILABLE:  # an ImportError keeps its text through `from ... import name`
+            raise ImportError(f"{name} is not available in airflow_provider_mlpipe: {NOT_AVAILABLE[name]}")
         raise AttributeError(f"module 'airflow_provider_mlpipe' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

@@ -17,6 +17,12 @@ PUBLISHED_TAG = "mlpipe:published"
 VERSION_TAG_PREFIX = "mlpipe:version:"
 #: The dispatcher DAG of a datastore schedule.
 DATASTORE_SCHEDULE_TAG = "mlpipe:datastore-schedule"
+#: The DAG of a `Schedule` made from a notebook or the REST API (`schedule_dags`).
+SCHEDULE_TAG = "mlpipe:schedule"
+#: Followed by the schedule's id: the id of that DAG.
+SCHEDULE_DAG_PREFIX = "mlpipe_schedule__"
+#: Followed by the schedule's id and "__": the id of every pipeline run the schedule submits.
+SCHEDULE_RUN_PREFIX = "mlpipe_schedule__"
 
 # -- run conf and DAG params -------------------------------------------------------------------
 #: Run conf key of what a REST or client submission recorded (experiment, description, tags).
@@ -34,6 +40,18 @@ REUSE_XCOM_KEY = "mlpipe_reuse"
 #: What the step's script logged with `Run.get_context().log(...)`
 #: (`{name: value | [values] | {column: [values]}}`), always pushed.
 METRICS_XCOM_KEY = "mlpipe_metrics"
+#: What else the step's script recorded through its run context (`run_context.run_summary`):
+#: `{"tags", "images", "files", "parent": {"metrics", "tags"}}`, with where it was stored
+#: (`"datastore"`, `"folder"`); pushed by steps that run a script.
+RUN_EXTRAS_XCOM_KEY = "mlpipe_run_extras"
+
+
+# -- Airflow Variables ------------------------------------------------------------------------
+#: The default datastore chosen by `Workspace.set_default_datastore` (wins over
+#: `[mlpipe] default_datastore`).
+DEFAULT_DATASTORE_VARIABLE = "mlpipe_default_datastore"
+#: Every `Schedule` as the schedule DAGs are built from it (JSON, written by `schedules_db`).
+SCHEDULES_VARIABLE = "mlpipe_schedules"
 
 
 # -- shared patterns ---------------------------------------------------------------------------

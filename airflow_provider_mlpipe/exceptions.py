@@ -7,6 +7,8 @@ keep `ValueError` as a second base, so callers that catch `ValueError` still do.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk.exceptions import AirflowException
 
 
@@ -32,3 +34,19 @@ class UsqlScriptError(AirflowException, ValueError):
 
 class DatabricksUnreachableError(AirflowException):
     """The workspace did not answer a call within the connection's bounds (down, hung or unreachable)."""
+
+
+# -- the notebook client (not raised by tasks) --------------------------------------------------
+
+
+class PipelineRunError(ValueError):
+    """A run ended Failed, or the API refused a request (`status_code` and the server's `detail`)."""
+
+    def __init__(self, message: str, status_code: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.detail = detail if detail is not None else message
+
+
+class ApiError(PipelineRunError):
+    """The Airflow API server answered 4xx/5xx; `status_code` and `detail` are the server's."""

@@ -19,7 +19,13 @@ from airflow_provider_mlpipe.authoring.data import (
     PipelineParameter,
 )
 from airflow_provider_mlpipe.authoring.datastore import DataReference, Datastore
-from airflow_provider_mlpipe.authoring.steps import PipelineStep, SourceFileLookup, data_of, encode_tokens
+from airflow_provider_mlpipe.authoring.steps import (
+    PipelineStep,
+    SourceFileLookup,
+    StepSequence,
+    data_of,
+    encode_tokens,
+)
 from airflow_provider_mlpipe.contract import CONTINUE_ON_STEP_FAILURE, REGENERATE_OUTPUTS
 from airflow_provider_mlpipe.step_kinds import operator_path_for
 
@@ -80,21 +86,66 @@ class PipelineGraph(namedtuple("PipelineGraph", "nodes parameters description ba
         return next(n for n in self.nodes if n.name == step_name)
 
 
-def flatten_steps(steps: Any) -> list[PipelineStep]:
-    """v1 accepts nested lists of steps (the seed passes `steps=[compareModels]`)."""
-    flat: list[PipelineStep] = []
+class PipelineSteps(list):
+    """A pipeline's steps, flattened, with the order its StepSequences give.
+
+    `sequence_after[id(step)]`: the steps a StepSequence runs it after. Kept beside the steps
+    (not added to their `run_after`) so a step shared by two pipelines is ordered in each by
+    that pipeline's own sequences only.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sequence_after: dict[int, list[PipelineStep]] = {}
+
+
+def flatten_steps(steps: Any) -> PipelineSteps:
+    """v1 accepts nested lists of steps (the seed passes `steps=[compareModels]`), StepSequences,
+    and a PipelineData (for the step that writes it)."""
+    flat = PipelineSteps()
     seen: set[int] = set()
-    stack = [steps]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list | tuple):
-            stack.extend(reversed(item))
-        elif isinstance(item, PipelineStep):
+
+    def collect(item: Any) -> list[PipelineStep]:
+        """Add the steps of `item`; returns them in order."""
+        if isinstance(item, PipelineStep):
             if id(item) not in seen:
                 seen.add(id(item))
                 flat.append(item)
-        else:
-            raise TypeError(f"pipeline steps must be steps or lists of steps, got {item!r}")
+            return [item]
+        if isinstance(item, list | tuple):
+            for step_id, after in getattr(item, "sequence_after", {}).items():  # a Pipeline's steps
+                flat.sequence_after.setdefault(step_id, []).extend(after)
+            found = []
+            for part in item:
+                if isinstance(part, PipelineStep):  # the common case, without a call
+                    if id(part) not in seen:
+                        seen.add(id(part))
+                        flat.append(part)
+                    found.append(part)
+                else:
+                    found += collect(part)
+            return found
+        if isinstance(item, StepSequence):
+            found: list[PipelineStep] = []
+            previous: list[PipelineStep] = []
+            for part in item:
+                current = collect(part)
+                for step in current:
+                    after = flat.sequence_after.setdefault(id(step), [])
+                    after += [b for b in previous if not any(b is a for a in after)]
+                previous = current or previous
+                found += current
+            return found
+        if isinstance(item, PipelineData):
+            if not item.producers:
+                raise ValueError(
+                    f"pipeline steps: PipelineData {item.name!r} has no producer; list it in the "
+                    "outputs of the step that writes it"
+                )
+            return collect(item.producers[0])
+        raise TypeError(f"pipeline steps must be steps, lists of steps or StepSequences, got {item!r}")
+
+    collect(steps)
     return flat
 
 
@@ -123,6 +174,7 @@ def build_graph(
 ) -> tuple[PipelineGraph | None, list[str]]:
     """Check the pipeline and build its graph; returns (graph or None, every problem found)."""
     all_steps = with_closure(steps)
+    sequence_after: dict[int, list[PipelineStep]] = getattr(steps, "sequence_after", {})
     files = SourceFileLookup(base_dir)
     problems: list[str] = []
     problems += _name_problems(all_steps)
@@ -163,6 +215,11 @@ def build_graph(
                 problems.append(f"step {step.name!r}: run_after() names the step itself")
             elif not any(other is b for b in before):
                 before.append(other)
+        for other in sequence_after.get(id(step), ()):
+            if other is step:
+                problems.append(f"step {step.name!r}: a StepSequence lists it twice, so runs it after itself")
+            elif not any(other is b for b in before):
+                before.append(other)
         upstream[id(step)] = before
 
     ordered, cycle = _topological_order(all_steps, upstream)
@@ -172,7 +229,7 @@ def build_graph(
     if problems:
         return None, problems
 
-    default_name = default_datastore.name if default_datastore is not None else None
+    default_name = default_datastore.given_name if default_datastore is not None else None
     nodes = [
         _node(
             step,
@@ -202,35 +259,38 @@ def _node(
     for item in step.inputs:
         data = data_of(item)
         if isinstance(data, PipelineData):
-            inputs.append(
-                {
-                    "name": item.name,
-                    "mode": getattr(item, "mode", "mount"),
-                    "producer": producers[id(data)].name,
-                    "output_name": data.output_name,
-                }
-            )
+            spec: dict[str, Any] = {
+                "name": item.name,
+                "mode": getattr(item, "mode", "mount"),
+                "producer": producers[id(data)].name,
+                "output_name": data.output_name,
+            }
         elif isinstance(item, DataPathInput):
-            inputs.append({"name": item.name, "mode": item.mode, "data_path_parameter": item.parameter.name})
+            spec = {"name": item.name, "mode": item.mode, "data_path_parameter": item.parameter.name}
         else:
             assert isinstance(data, DataReference)
-            inputs.append(
-                {
-                    "name": data.name,
-                    "mode": data.mode,
-                    "datastore": data.datastore.name,
-                    "path_on_datastore": data.path_on_datastore,
-                }
-            )
-    outputs: list[OutputSpec] = [
-        {
+            spec = {
+                "name": data.name,
+                "mode": data.mode,
+                "datastore": data.datastore.given_name,
+                "path_on_datastore": data.path_on_datastore,
+            }
+        placed = step.places_data_on_compute and not isinstance(item, PipelineData)
+        if placed and item.path_on_compute:  # only when given: other specs (and reuse keys) unchanged
+            spec["path_on_compute"] = item.path_on_compute
+            spec["overwrite"] = bool(item.overwrite)  # type: ignore[union-attr]
+        inputs.append(spec)  # type: ignore[arg-type]
+    outputs: list[OutputSpec] = []
+    for o in step.outputs:
+        output: dict[str, Any] = {
             "name": o.output_name,
-            "datastore": o.datastore.name if o.datastore is not None else default_datastore,
+            "datastore": o.datastore.given_name if o.datastore is not None else default_datastore,
             "is_directory": o.is_directory,
             "mode": o.output_mode,
         }
-        for o in step.outputs
-    ]
+        if o.output_path_on_compute and step.places_data_on_compute:
+            output["path_on_compute"] = o.output_path_on_compute
+        outputs.append(output)  # type: ignore[arg-type]
     arguments = encode_tokens(step.arguments, step)
     return StepNode(
         name=step.name,

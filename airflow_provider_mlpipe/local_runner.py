@@ -174,7 +174,10 @@ def run(folder: Path) -> int:
     watchdog = CancelWatchdog(folder / CANCEL_FILE, watch)
     watchdog.start()
     try:
-        dag = spec.pipeline.to_dag(spec.dag_id)
+        if spec.publish_args is None:
+            dag = spec.pipeline.to_dag(spec.dag_id)
+        else:
+            dag = spec.pipeline.publish(*spec.publish_args).dag
         dag_run = dag.test(logical_date=spec.logical_date, run_after=spec.logical_date, run_conf=spec.conf)
     finally:
         watchdog.stopped.set()

@@ -44,6 +44,8 @@ class LocalRunSpec:
     run_id: str
     conf: dict[str, Any]
     logical_date: datetime
+    #: (name, description, version, continue_on_step_failure) for a published pipeline's run.
+    publish_args: tuple[Any, ...] | None = None
 
 
 def run_folder(dag_id: str, run_id: str) -> Path:

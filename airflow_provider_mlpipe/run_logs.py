@@ -23,7 +23,7 @@ from airflow_provider_mlpipe.step_logs import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_mlpipe.client import Workspace
+    from airflow_provider_mlpipe.workspace import Workspace
 
 #: Task instance states in which a remote try writes its log (Airflow serves it from then on).
 WRITING_STATES = frozenset({"running", "deferred", "up_for_reschedule"})
@@ -176,9 +176,11 @@ class RunLogPrinter:
         self._closed: set[str] = set()
         self._last: tuple[str, int, int] | None = None
         self._reading: dict[tuple[str, int], StepTry] = {}
+        self._names: dict[str, str] = {}
 
     def poll(self, steps: list[dict[str, Any]]) -> None:
         """Print what each step wrote since the last poll; `steps` are the run's v1 step records."""
+        self._names.update({_task_id(step): step["Name"] for step in steps})
         tries = self.source.tries()
         for step_try in tries:
             earlier = self._reading.get((step_try.task_id, step_try.map_index))
@@ -196,14 +198,14 @@ class RunLogPrinter:
                 self._show(step_try)
         pending = {t.task_id for t in tries if t.try_number >= 1 and t.key not in self._done}
         for step in steps:
-            name = step["Name"]
+            task_id = _task_id(step)
             if (
-                name in self._closed
-                or name in pending
+                task_id in self._closed
+                or task_id in pending
                 or step["Status"] not in ("Finished", "Failed", "Canceled")
             ):
                 continue
-            self._closed.add(name)
+            self._closed.add(task_id)
             self.print(_footer(step))
             self.print("")
             self._last = None
@@ -213,7 +215,7 @@ class RunLogPrinter:
         shown = [line for line in lines if isinstance(line, str) or is_step_line(line)]
         if shown:
             if self._last != step_try.key:
-                self.print(_header(step_try))
+                self.print(_header(step_try, self._names.get(step_try.task_id, step_try.task_id)))
                 self._last = step_try.key
             for line in shown:
                 self.print(format_line(line))
@@ -221,9 +223,13 @@ class RunLogPrinter:
             self._done.add(step_try.key)
 
 
-def _header(step_try: StepTry) -> str:
+def _task_id(step: dict[str, Any]) -> str:
+    return step.get("TaskId") or step["Name"]
+
+
+def _header(step_try: StepTry, name: str) -> str:
     attempt = f" (try {step_try.try_number})" if step_try.try_number > 1 else ""
-    return f"StepRun({step_try.task_id}){attempt}:"
+    return f"StepRun({name}){attempt}:"
 
 
 def _footer(step: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.datastore_schedule import DatastoreSchedule
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
     from airflow_provider_mlpipe.graph import PipelineGraph, StepNode
+    from airflow_provider_mlpipe.published import PublishedPipeline
 
 _JSON_SCHEMA_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
@@ -180,7 +181,7 @@ def publish_pipeline(
     version: str | None,
     continue_on_step_failure: bool,
     **dag_kwargs: Any,
-) -> DAG:
+) -> PublishedPipeline:
     """A published pipeline: its DAG carries the tags the `/mlpipe` REST API looks for.
 
     Active on creation, as in v1 (a paused DAG's submissions get 409 until someone enables it),
@@ -205,7 +206,12 @@ def publish_pipeline(
             description="False: once a step fails, start no other step of the run.",
         ),
     )
-    return pipeline_to_dag(pipeline, name, tags=tags, params=params, **dag_kwargs)
+    dag = pipeline_to_dag(pipeline, name, tags=tags, params=params, **dag_kwargs)
+    with dag:  # leaving the DAG's context registers it as the DAG file's (what Airflow collects)
+        pass
+    from airflow_provider_mlpipe.published import PublishedPipeline
+
+    return PublishedPipeline._of_dag(dag, pipeline, description, version, continue_on_step_failure)
 
 
 def pipeline_to_task_group(

@@ -38,6 +38,6 @@ pipeline1 = Pipeline(
     steps=[summarizeStep],
     description="Summarise the wine data: rows, mean alcohol per class, the strongest wines.",
 )
-dag = pipeline1.publish(
+published_pipeline1 = pipeline1.publish(
     "My_Published_Pipeline", description="My Published Pipeline Description", version="1.0"
 )

@@ -14,7 +14,15 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, statu
 from fastapi.exceptions import RequestValidationError
 
 from airflow_provider_mlpipe.api import limits
-from airflow_provider_mlpipe.api.dags import GetUserDep, dag_allowed, tagged_dags
+from airflow_provider_mlpipe.api.catalog import add_catalog
+from airflow_provider_mlpipe.api.dags import (
+    GetUserDep,
+    dag_allowed,
+    published_record,
+    set_published_paused,
+    tagged_dags,
+)
+from airflow_provider_mlpipe.api.endpoints import add_endpoints
 from airflow_provider_mlpipe.api.guards import (
     DagIdPath,
     InputGuard,
@@ -23,9 +31,10 @@ from airflow_provider_mlpipe.api.guards import (
     refuse_cookie_only_writes,
 )
 from airflow_provider_mlpipe.api.monitor import add_monitor
-from airflow_provider_mlpipe.api.payload import PayloadError, check_submission, v1_status
 from airflow_provider_mlpipe.api.runs import run_details, run_summary
-from airflow_provider_mlpipe.contract import PUBLISHED_TAG, RUN_RECORD_KEY, VERSION_TAG_PREFIX
+from airflow_provider_mlpipe.api.schedules import add_schedules
+from airflow_provider_mlpipe.api.submit import start_run
+from airflow_provider_mlpipe.contract import PUBLISHED_TAG, RUN_RECORD_KEY
 
 
 def _authorize(user: Any, dag_id: str, method: str, run: bool) -> None:
@@ -38,13 +47,6 @@ def _published(session: Any, name: str | None = None) -> list[Any]:
     return tagged_dags(session, PUBLISHED_TAG, name)
 
 
-def _version(model: Any) -> str | None:
-    for tag in model.tags or []:
-        if tag.name.startswith(VERSION_TAG_PREFIX):
-            return tag.name[len(VERSION_TAG_PREFIX) :]
-    return None
-
-
 def _api_root(request: Request) -> str:
     """This app's URL as the caller sees it (the api-server's base plus the /mlpipe mount)."""
     root_path = request.scope.get("root_path", "")
@@ -53,15 +55,7 @@ def _api_root(request: Request) -> str:
 
 
 def _pipeline_json(model: Any, request: Request) -> dict[str, Any]:
-    base = _api_root(request)
-    return {
-        "Id": model.dag_id,
-        "Name": model.dag_id,
-        "Description": model.description,
-        "Version": _version(model),
-        "Status": "Disabled" if model.is_paused else "Active",
-        "Endpoint": f"{base}/pipelines/{model.dag_id}/submit",
-    }
+    return published_record(model, _api_root(request))
 
 
 def _one_published(session: Any, name: str) -> Any:
@@ -81,16 +75,6 @@ def _published_run(session: Any, run_id: str) -> Any:
     if run is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r} of a published pipeline")
     return run
-
-
-def _param_types(dag: Any) -> dict[str, Any]:
-    types = {}
-    for name, param in dag.params.items():
-        schema = (
-            getattr(param, "schema", None) or (param.get("schema") if isinstance(param, dict) else {}) or {}
-        )
-        types[name] = schema.get("type")
-    return types
 
 
 def create_app() -> FastAPI:
@@ -122,68 +106,19 @@ def create_app() -> FastAPI:
     def submit(
         name: DagIdPath, request: Request, user: GetUserDep, body: Annotated[Any, Body()] = None
     ) -> dict[str, Any]:
-        from airflow.models.dagbag import DBDagBag
         from airflow.utils.session import create_session
-        from airflow.utils.state import DagRunState
-        from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
         _authorize(user, name, "POST", run=True)
         with create_session() as session:
-            model = _one_published(session, name)
-            if model.is_paused:
-                raise HTTPException(status.HTTP_409_CONFLICT, f"pipeline {name!r} is disabled")
-            dag = DBDagBag().get_latest_version_of_dag(name, session=session)
-            if dag is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no published pipeline {name!r}")
-            try:
-                submission = check_submission(body, _param_types(dag), name, _version(model))
-            except PayloadError as error:
-                raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
-            from airflow._shared.timezones import timezone
-
-            now = timezone.utcnow()
-            try:
-                run = dag.create_dagrun(
-                    run_id=dag.timetable.generate_run_id(
-                        run_type=DagRunType.MANUAL, run_after=now, data_interval=None
-                    ),
-                    logical_date=None,
-                    data_interval=None,
-                    run_after=now,
-                    conf=submission.conf,
-                    run_type=DagRunType.MANUAL,
-                    triggered_by=DagRunTriggeredByType.REST_API,
-                    triggering_user_name=user.get_name(),
-                    state=DagRunState.QUEUED,
-                    session=session,
-                )
-            except ValueError as error:  # includes Airflow's ParamValidationError
-                raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
-            if submission.note:
-                run.note = (submission.note, user.get_id())
-            session.flush()
-            return {
-                "Id": run.run_id,
-                "PipelineId": name,
-                "ExperimentName": submission.conf[RUN_RECORD_KEY]["experiment_name"],
-                "Status": v1_status(run.state),
-                "RunUrl": f"{_api_root(request)}/runs/{run.run_id}",
-            }
+            return start_run(session, name, body, user, _api_root(request))
 
     def set_paused(name: str, user: Any, paused: bool, request: Request) -> dict[str, Any]:
         from airflow.utils.session import create_session
 
-        from airflow_provider_mlpipe.authoring.datastore_schedule import dispatcher_dag_id
-
         _authorize(user, name, "PUT", run=False)
         with create_session() as session:
             model = _one_published(session, name)
-            model.is_paused = paused
-            # v1: a disabled pipeline's schedules submit nothing, so its datastore schedule pauses too.
-            dispatcher = session.get(type(model), dispatcher_dag_id(name))
-            if dispatcher is not None:
-                dispatcher.is_paused = paused
-            session.flush()
+            set_published_paused(session, model, paused)
             return _pipeline_json(model, request)
 
     @app.post("/pipelines/{name}/enable")
@@ -244,4 +179,7 @@ def create_app() -> FastAPI:
             return run_details(session, run)
 
     add_monitor(app)
+    add_schedules(app)
+    add_endpoints(app)
+    add_catalog(app)
     return app

@@ -33,6 +33,8 @@ MAX_QUERY_CHARS = 255
 MAX_RUN_ID_CHARS = 250
 #: Largest `?limit=` of `GET /mlpipe/runs`.
 MAX_RUNS_LIMIT = 1000
+#: Largest `?max_results=` of `GET /mlpipe/endpoints` (v1's default is 100).
+MAX_ENDPOINTS_LIMIT = 1000
 
 
 def json_problem(value: Any, where: str = "", depth: int = 0) -> str | None:

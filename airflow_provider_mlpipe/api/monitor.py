@@ -1,4 +1,4 @@
-"""The monitoring page of the Airflow UI ("ML pipelines"): pipelines, their runs, steps and metrics.
+"""The monitoring page of the Airflow UI ("ML pipelines"): pipelines, their runs, steps, metrics and images.
 
 `/mlpipe/monitor/` is a static page (no build step) that Airflow's UI shows in an iframe as an
 external view; it reads `/mlpipe/monitor/api/...` with `fetch`. The browser sends Airflow's own
@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from airflow_provider_mlpipe.api.dags import GetUserDep, dag_allowed, tagged_dags
-from airflow_provider_mlpipe.api.guards import DagIdPath
+from airflow_provider_mlpipe.api.guards import DagIdPath, RunIdPath
 from airflow_provider_mlpipe.api.steps import StepRecord, step_records
 from airflow_provider_mlpipe.contract import PIPELINE_TAG, PUBLISHED_TAG, RUN_RECORD_KEY, VERSION_TAG_PREFIX
 
@@ -101,9 +101,32 @@ def _reuse_json(reuse: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _images_json(run_context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The images a step's script logged (`Run.log_image`): metric name, description, file beside
+    the metrics (the page fetches it from `.../steps/{task_id}/images/{path}`)."""
+    return [
+        {"name": image.get("name"), "description": image.get("description") or "", "path": image["path"]}
+        for image in run_context.get("images") or []
+        if isinstance(image, dict) and isinstance(image.get("path"), str)
+    ]
+
+
+#: Media types of the image files `Run.log_image` accepts, by suffix.
+IMAGE_MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".bmp": "image/bmp",
+    ".webp": "image/webp",
+}
+
+
 def _step_json(step: StepRecord, show_xcoms: bool) -> dict[str, Any]:
     return {
         "task_id": step.task_id,
+        "name": step.name or step.task_id,
         "state": step.state,
         "start_date": _iso(step.start_date),
         "end_date": _iso(step.end_date),
@@ -112,6 +135,7 @@ def _step_json(step: StepRecord, show_xcoms: bool) -> dict[str, Any]:
         "reuse": _reuse_json(step.reuse) if show_xcoms else None,
         "outputs": _outputs_json(step.outputs) if show_xcoms else None,
         "metrics": step.metrics if show_xcoms else None,
+        "images": _images_json(step.run_context) if show_xcoms else None,
     }
 
 
@@ -176,6 +200,41 @@ def monitor_router() -> APIRouter:
                 "hidden": hidden,
                 "runs": [run_json(run) for run in runs],
             }
+
+    @router.get("/pipelines/{dag_id}/runs/{run_id}/steps/{task_id}/images/{path:path}")
+    def step_image(
+        dag_id: DagIdPath, run_id: RunIdPath, task_id: str, path: str, user: GetUserDep
+    ) -> Response:
+        """One image a step's script logged, read from the datastore it was stored on."""
+        from airflow.utils.session import create_session
+
+        if not (_allowed(user, dag_id, "TASK_INSTANCE") and _allowed(user, dag_id, "XCOM")):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"not allowed to read the steps of {dag_id!r}")
+        with create_session() as session:
+            if not _pipelines(session, dag_id):
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no pipeline {dag_id!r}")
+            steps = step_records(session, dag_id, [run_id]).get(run_id, [])
+        context = next((s.run_context for s in steps if s.task_id == task_id), None)
+        if context is None or path not in [image["path"] for image in _images_json(context)]:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, f"step {task_id!r} of run {run_id!r} logged no image {path!r}"
+            )
+        media_type = IMAGE_MEDIA_TYPES.get(Path(path).suffix.lower())
+        if media_type is None or not context.get("datastore") or not context.get("folder"):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"image {path!r} was not stored")
+        from airflow_provider_mlpipe.hooks.resolve import resolve_datastore
+
+        try:
+            data = resolve_datastore(context["datastore"]).read_bytes(f"{context['folder']}/{path}")
+        except Exception as error:  # noqa: BLE001 - any storage failure is the same answer to the page
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"image {path!r}: {error}") from None
+        if data is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, f"image {path!r} is not on {context['datastore']!r}"
+            )
+        # An SVG may hold scripts: served as a download-safe image that runs none.
+        headers = {"Cache-Control": "private, max-age=3600", "Content-Security-Policy": "script-src 'none'"}
+        return Response(data, media_type=media_type, headers=headers)
 
     return router
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow_provider_mlpipe.api import limits
 from airflow_provider_mlpipe.api.limits import json_problem, length_problem, member_path, shown
-from airflow_provider_mlpipe.contract import RUN_RECORD_KEY
+from airflow_provider_mlpipe.contract import CONTINUE_ON_STEP_FAILURE, RUN_RECORD_KEY
 
 
 class PayloadError(ValueError):
@@ -42,10 +42,12 @@ def _type_ok(schema_type: Any, value: Any) -> bool:
 
 
 KNOWN_FIELDS = (
+    "ContinueRunOnStepFailure",
     "DataPathAssignments",
     "Description",
     "ExperimentName",
     "ParameterAssignments",
+    "ParentRunId",
     "RunSource",
     "Tags",
 )
@@ -92,6 +94,15 @@ def check_submission(
     if run_source is not None and not isinstance(run_source, str):
         raise PayloadError("RunSource must be a string")
     _refuse(run_source and length_problem(run_source, "RunSource", limits.MAX_RUN_SOURCE_CHARS))
+    continue_on_failure = body.get("ContinueRunOnStepFailure")
+    if continue_on_failure is not None:
+        if not isinstance(continue_on_failure, bool):
+            raise PayloadError("ContinueRunOnStepFailure must be true or false")
+        conf[CONTINUE_ON_STEP_FAILURE] = continue_on_failure
+    parent_run_id = body.get("ParentRunId")
+    if parent_run_id is not None and not isinstance(parent_run_id, str):
+        raise PayloadError("ParentRunId must be a string")
+    _refuse(parent_run_id and length_problem(parent_run_id, "ParentRunId", limits.MAX_RUN_SOURCE_CHARS))
     conf[RUN_RECORD_KEY] = {
         "experiment_name": experiment,
         "description": description,
@@ -99,6 +110,8 @@ def check_submission(
         "run_source": run_source or "API",
         "pipeline_version": version,
     }
+    if parent_run_id is not None:
+        conf[RUN_RECORD_KEY]["parent_run_id"] = parent_run_id
     return Submission(conf, description)
 
 

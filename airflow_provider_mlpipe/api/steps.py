@@ -1,7 +1,8 @@
 """What each step of a pipeline run did, read from the metadata DB: state, reuse, outputs, metrics.
 
 Shared by the v1 REST routes (`GET /mlpipe/runs/{id}`) and the monitoring page, so both read
-a step's XComs the same way. Two queries per call whatever the number of runs.
+a step's XComs the same way. Two queries per call whatever the number of runs (three when a
+reused step's run context is read from the run it reused).
 """
 
 from __future__ import annotations
@@ -10,24 +11,37 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mlpipe.contract import METRICS_XCOM_KEY, OUTPUTS_XCOM_KEY, REUSE_XCOM_KEY
+from airflow_provider_mlpipe.contract import (
+    METRICS_XCOM_KEY,
+    OUTPUTS_XCOM_KEY,
+    REUSE_XCOM_KEY,
+    RUN_EXTRAS_XCOM_KEY,
+)
 
-#: XCom keys a step task pushes: its output records, its reuse decision, its metrics.
-STEP_XCOM_KEYS = (OUTPUTS_XCOM_KEY, REUSE_XCOM_KEY, METRICS_XCOM_KEY)
+#: XCom keys a step task pushes: its output records, its reuse decision, its metrics, its run context.
+STEP_XCOM_KEYS = (OUTPUTS_XCOM_KEY, REUSE_XCOM_KEY, METRICS_XCOM_KEY, RUN_EXTRAS_XCOM_KEY)
 
 
 @dataclass
 class StepRecord:
-    """One step (task instance) of one run, with the XComs it pushed (empty when none)."""
+    """One step (task instance) of one run, with the XComs it pushed (empty when none).
+
+    `name` is the step's name as written (the task's display name; its task id for a task made
+    before step operators recorded it).
+    """
 
     task_id: str
     state: str | None
+    name: str = ""
     start_date: Any = None
     end_date: Any = None
     try_number: int = 0
     outputs: dict[str, Any] = field(default_factory=dict)
     reuse: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: What the script recorded through its run context (tags, images, files); for a reused
+    #: step, what the run it reused recorded.
+    run_context: dict[str, Any] = field(default_factory=dict)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -68,12 +82,46 @@ def step_records(
             StepRecord(
                 task_id=ti.task_id,
                 state=None if ti.state is None else str(getattr(ti.state, "value", ti.state)),
+                name=ti.task_display_name or ti.task_id,
                 start_date=ti.start_date,
                 end_date=ti.end_date,
                 try_number=ti.try_number or 0,
                 outputs=_dict(values.get((*key, OUTPUTS_XCOM_KEY))),
                 reuse=_dict(values.get((*key, REUSE_XCOM_KEY))),
                 metrics=_dict(values.get((*key, METRICS_XCOM_KEY))),
+                run_context=_dict(values.get((*key, RUN_EXTRAS_XCOM_KEY))),
             )
         )
+    if with_xcoms:
+        _reused_run_contexts(session, [step for found in steps.values() for step in found])
     return steps
+
+
+def _reused_run_contexts(session: Any, steps: list[StepRecord]) -> None:
+    """A reused step shows the run context (images, files, tags) of the run it reused."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import and_, or_, select
+
+    wanted: dict[tuple[str, str, str], list[StepRecord]] = {}
+    for step in steps:
+        source = step.reuse.get("source") if step.reuse.get("decision") == "hit" else None
+        if not step.run_context and isinstance(source, dict) and source.get("task_id"):
+            wanted.setdefault((source.get("dag_id"), source.get("run_id"), source["task_id"]), []).append(
+                step
+            )
+    if not wanted:
+        return
+    rows = session.scalars(
+        select(XComModel).where(
+            XComModel.key == RUN_EXTRAS_XCOM_KEY,
+            or_(
+                *(
+                    and_(XComModel.dag_id == d, XComModel.run_id == r, XComModel.task_id == t)
+                    for d, r, t in wanted
+                )
+            ),
+        )
+    )
+    for row in rows:
+        for step in wanted.get((row.dag_id, row.run_id, row.task_id), []):
+            step.run_context = _dict(XComModel.deserialize_value(row))

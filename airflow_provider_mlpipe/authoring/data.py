@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_mlpipe.authoring.datastore import Datastore
+from airflow_provider_mlpipe.authoring.datastore import DataReference, Datastore
 from airflow_provider_mlpipe.authoring.values import (
     INPUT_MODES,
     OUTPUT_MODES,
@@ -23,7 +23,9 @@ class PipelineData:
     """Intermediate data: written by exactly one step, read by any later ones.
 
     Where it lands is decided per run (`mlpipe/<dag>/<run>/<task>/<output_name>` on its
-    datastore) and travels to consumers through XCom.
+    datastore) and travels to consumers through XCom. `output_path_on_compute` is where a
+    PythonScriptStep's script writes it, below its working folder (else a folder of its own).
+    `output_overwrite` changes nothing here: every run writes to a new path.
     """
 
     def __init__(
@@ -62,34 +64,63 @@ class PipelineData:
         #: Steps that list this object in their outputs (set by the steps; more than one is an error).
         self.producers: list[Any] = []
 
-    def as_mount(self) -> PipelineDataInput:
+    def as_mount(self, input_name: str | None = None) -> PipelineDataInput:
         """Use this data as an input read in place where possible."""
-        return PipelineDataInput(self, "mount")
+        return PipelineDataInput(self, "mount", input_name)
 
-    def as_download(self, input_name: str | None = None) -> PipelineDataInput:
+    def as_download(
+        self, input_name: str | None = None, path_on_compute: str | None = None, overwrite: bool | None = None
+    ) -> PipelineDataInput:
         """Use this data as an input copied to the worker before the script starts."""
-        return PipelineDataInput(self, "download", input_name)
+        return PipelineDataInput(self, "download", input_name, path_on_compute, overwrite)
 
     def as_input(self, input_name: str) -> PipelineDataInput:
+        """Use this data as an input named `input_name`, in the default (mount) mode."""
         return PipelineDataInput(self, "mount", input_name)
+
+    def create_input_binding(
+        self,
+        input_name: str | None = None,
+        mode: str | None = None,
+        path_on_compute: str | None = None,
+        overwrite: bool | None = None,
+    ) -> PipelineDataInput:
+        """This data as an input, `mode` 'mount' (the default) or 'download'."""
+        return PipelineDataInput(self, mode or "mount", input_name, path_on_compute, overwrite)
 
     def __repr__(self) -> str:
         return f"PipelineData({self.name!r})"
 
 
 class PipelineDataInput(FrozenValue):
-    """A consumer's view of a `PipelineData`: the same data, with how to bring it in."""
+    """A consumer's view of a `PipelineData` (v1's `InputPortBinding`): the same data, with how
+    to bring it in. In a step's `arguments` it stands for that step's input of the same data."""
 
-    __slots__ = ("data", "mode", "input_name")
+    __slots__ = ("data", "mode", "input_name", "path_on_compute", "overwrite")
     data: PipelineData
     mode: str
     input_name: str | None
+    path_on_compute: str | None
+    overwrite: bool | None
 
-    def __init__(self, data: PipelineData, mode: str = "mount", input_name: str | None = None) -> None:
+    def __init__(
+        self,
+        data: PipelineData,
+        mode: str = "mount",
+        input_name: str | None = None,
+        path_on_compute: str | None = None,
+        overwrite: bool | None = None,
+    ) -> None:
+        if not isinstance(data, PipelineData):
+            raise TypeError(f"an input binding needs a PipelineData, got {data!r}")
         check_mode(f"input of PipelineData {data.name!r}", mode, INPUT_MODES)
         if input_name is not None:
             check_word_name("input", input_name)
-        self._set(data=data, mode=mode, input_name=input_name)
+        if path_on_compute is not None and not isinstance(path_on_compute, str):
+            raise TypeError(f"input of PipelineData {data.name!r}: path_on_compute must be a string")
+        self._set(
+            data=data, mode=mode, input_name=input_name, path_on_compute=path_on_compute, overwrite=overwrite
+        )
 
     @property
     def name(self) -> str:
@@ -120,7 +151,37 @@ class DataPath:
 
     @property
     def datastore_name(self) -> str | None:
-        return self.datastore.name if self.datastore is not None else None
+        return self.datastore.given_name if self.datastore is not None else None
+
+    def create_data_reference(
+        self,
+        data_reference_name: str | None = None,
+        datapath_compute_binding: DataPathComputeBinding | None = None,
+    ) -> DataReference:
+        """A `DataReference` to this path, brought in as `datapath_compute_binding` says (v1's method)."""
+        if datapath_compute_binding is None:
+            raise ValueError("DataPath.create_data_reference: datapath_compute_binding is required")
+        if not isinstance(datapath_compute_binding, DataPathComputeBinding):
+            raise TypeError(
+                "DataPath.create_data_reference: datapath_compute_binding must be a DataPathComputeBinding, "
+                f"got {type(datapath_compute_binding).__name__}"
+            )
+        binding = datapath_compute_binding
+        return DataReference(
+            self.datastore if self.datastore is not None else Datastore.default(),
+            data_reference_name,
+            self.path_on_datastore,
+            binding.mode,
+            binding.path_on_compute,
+            binding.overwrite,
+        )
+
+    @staticmethod
+    def create_from_data_reference(data_reference: DataReference) -> DataPath:
+        """The datastore and path of `data_reference`, as a DataPath (v1's method)."""
+        if not isinstance(data_reference, DataReference):
+            raise TypeError(f"DataPath.create_from_data_reference: {data_reference!r} is not a DataReference")
+        return DataPath(data_reference.datastore, data_reference.path_on_datastore)
 
     def as_value(self) -> dict[str, Any]:
         """The run's parameter value for this path (what the DAG param and run conf hold)."""
@@ -149,6 +210,29 @@ class DataPathComputeBinding:
         self.mode = check_mode("DataPathComputeBinding", mode, INPUT_MODES)
         self.path_on_compute = path_on_compute
         self.overwrite = overwrite
+
+    def create_data_reference(
+        self, data_reference_name: str | None = None, datapath: DataPath | None = None
+    ) -> DataReference:
+        """A `DataReference` to `datapath`, brought in as this binding says (v1's method)."""
+        if datapath is None:
+            raise ValueError("DataPathComputeBinding.create_data_reference: datapath is required")
+        if not isinstance(datapath, DataPath):
+            raise TypeError(
+                "DataPathComputeBinding.create_data_reference: datapath must be a DataPath, "
+                f"got {type(datapath).__name__}"
+            )
+        return datapath.create_data_reference(data_reference_name, self)
+
+    @staticmethod
+    def create_from_data_reference(data_reference: DataReference) -> DataPathComputeBinding:
+        """How `data_reference` is brought in, as a binding (v1's method)."""
+        if not isinstance(data_reference, DataReference):
+            raise TypeError(
+                f"DataPathComputeBinding.create_from_data_reference: not a DataReference: {data_reference!r}"
+            )
+        reference = data_reference
+        return DataPathComputeBinding(reference.mode, reference.path_on_compute, reference.overwrite)
 
     def __repr__(self) -> str:
         return f"DataPathComputeBinding(mode={self.mode!r})"
@@ -183,15 +267,23 @@ class PipelineParameter:
 class DataPathInput(FrozenValue):
     """A step's input bound to a DataPath `PipelineParameter`: the data is chosen per run."""
 
-    __slots__ = ("parameter", "mode")
+    __slots__ = ("parameter", "mode", "path_on_compute", "overwrite")
     parameter: PipelineParameter
     mode: str
+    path_on_compute: str | None
+    overwrite: bool
 
-    def __init__(self, parameter: PipelineParameter, mode: str = "mount") -> None:
+    def __init__(
+        self,
+        parameter: PipelineParameter,
+        mode: str = "mount",
+        path_on_compute: str | None = None,
+        overwrite: bool = False,
+    ) -> None:
         if not is_data_path_parameter(parameter):
             raise TypeError(f"{parameter!r} is not a PipelineParameter with a DataPath default")
         check_mode(f"input of DataPath parameter {parameter.name!r}", mode, INPUT_MODES)
-        self._set(parameter=parameter, mode=mode)
+        self._set(parameter=parameter, mode=mode, path_on_compute=path_on_compute, overwrite=overwrite)
 
     @property
     def name(self) -> str:
@@ -215,5 +307,6 @@ def as_data_path_input(item: Any) -> Any:
         and is_data_path_parameter(item[0])
         and isinstance(item[1], DataPathComputeBinding)
     ):
-        return DataPathInput(item[0], item[1].mode)
+        binding = item[1]
+        return DataPathInput(item[0], binding.mode, binding.path_on_compute, binding.overwrite)
     return item

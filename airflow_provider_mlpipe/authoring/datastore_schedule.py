@@ -66,7 +66,7 @@ def dispatcher_dag_id(dag_id: str) -> str:
 
 def datastore_schedule(
     datastore: Datastore,
-    path_on_datastore: str,
+    path_on_datastore: str | None = None,
     polling_interval: float = 5,
     name: str | None = None,
     data_path_parameter_name: str | None = None,
@@ -74,7 +74,9 @@ def datastore_schedule(
     """An asset updated once per new or changed file under `path_on_datastore` on `datastore`.
 
     :param datastore: the `Datastore` to watch (`Datastore.default()` is resolved on the triggerer).
-    :param path_on_datastore: the folder (or single file) to watch, "" for the whole datastore.
+    :param path_on_datastore: the folder (or single file) to watch; None or "" (the default) watches
+        the whole datastore, as v1 does without a path, except the provider's own ``mlpipe/`` folder
+        (step outputs, the reuse index), so a pipeline's outputs never start its runs.
     :param polling_interval: minutes between two listings, like v1 (default 5; fractions allowed).
     :param name: the asset's name; default its URI ``mlpipe://<datastore>/<path>``.
     :param data_path_parameter_name: v1's: the pipeline's DataPath `PipelineParameter` that each
@@ -97,11 +99,11 @@ def datastore_schedule(
             f"datastore_schedule: polling_interval must be > 0 minutes, got {polling_interval!r}"
         )
     trigger = DatastoreChangeTrigger(
-        datastore=datastore.name,
-        path_on_datastore=path_on_datastore,
+        datastore=datastore.given_name,
+        path_on_datastore=path_on_datastore or "",
         poll_interval=float(polling_interval) * 60.0,
     )
-    uri = f"{URI_SCHEME}://{datastore.name or 'default'}/{trigger.path_on_datastore}"
+    uri = f"{URI_SCHEME}://{datastore.label}/{trigger.path_on_datastore}"
     asset_name = name or uri
     asset = Asset(
         name=asset_name,

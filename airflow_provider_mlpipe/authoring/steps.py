@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.authoring.data import (
@@ -18,6 +18,8 @@ from airflow_provider_mlpipe.authoring.datastore import DataReference
 from airflow_provider_mlpipe.contract import CONNECTION_ID
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow_provider_mlpipe.tokens import Token
 
 #: Literal argument values (text on the command line).
@@ -46,6 +48,29 @@ def data_of(item: Any) -> DataReference | PipelineData | PipelineParameter | Non
     if is_data_path_parameter(item):
         return item
     return None
+
+
+def source_of(data: DataReference | PipelineData | PipelineParameter) -> Any:
+    """What an argument shares with the input or output it stands for.
+
+    The object itself (by identity) for a PipelineData or a DataPath parameter; for a
+    DataReference its datastore, path and name (`DataReference.source`), so `ref.as_download()`
+    in `arguments` is the input `ref` of `inputs`, and the other way round.
+    """
+    return data.source if isinstance(data, DataReference) else id(data)
+
+
+def _check_path_on_compute(step: str, what: str, value: Any) -> None:
+    """v1's `path_on_compute`: where the step's script finds (or writes) the data, relative to
+    its working folder. Absolute paths and '..' are refused: workers are shared."""
+    if value is None:
+        return
+    parts = PurePosixPath(value).parts if isinstance(value, str) else ()
+    if not parts or parts[0] == "/" or ".." in parts:
+        raise ValueError(
+            f"step {step!r}: {what}: path_on_compute {value!r} must be a relative path below the "
+            "script's working folder, without '..' (e.g. 'data/train')"
+        )
 
 
 class SourceFileLookup:
@@ -94,6 +119,9 @@ class PipelineStep:
 
     #: Step kind, as shown in logs and recorded in reuse keys.
     kind = "step"
+    #: Whether the kind's script reads and writes data on the worker, where v1's
+    #: `path_on_compute` places it (checked then); remote kinds pass locations instead.
+    places_data_on_compute = False
 
     def __init__(
         self,
@@ -167,6 +195,12 @@ class PipelineStep:
                     f"step {self.name!r}: input {item!r} is not a DataReference or PipelineData "
                     "(nor a DataPath PipelineParameter)"
                 )
+            if isinstance(item, PipelineData):  # the common case: nothing more to check
+                continue
+            if isinstance(item, DataReference) and item.mode == "upload":
+                raise ValueError(item.upload_refusal(self.name))
+            if self.places_data_on_compute and item.path_on_compute is not None:
+                _check_path_on_compute(self.name, f"input {item.name!r}", item.path_on_compute)
         seen_inputs: set[str] = set()
         for item in self.inputs:
             name = item.name
@@ -175,14 +209,21 @@ class PipelineStep:
             seen_inputs.add(name)
         seen_outputs: set[str] = set()
         for output in self.outputs:
+            if isinstance(output, DataReference):
+                raise ValueError(output.upload_refusal(self.name))
             if not isinstance(output, PipelineData):
                 raise TypeError(f"step {self.name!r}: output {output!r} is not a PipelineData")
             if output.output_name in seen_outputs:
                 raise ValueError(f"step {self.name!r}: two outputs are named {output.output_name!r}")
             seen_outputs.add(output.output_name)
+            if self.places_data_on_compute and output.output_path_on_compute is not None:
+                at = output.output_path_on_compute
+                _check_path_on_compute(self.name, f"output {output.output_name!r}", at)
 
     def _check_arguments(self) -> None:
-        declared = {id(d) for d in self.input_data} | {id(o) for o in self.outputs}
+        """Data in `arguments` must be one of the step's inputs or outputs (the same source)."""
+        declared = {d.source if isinstance(d, DataReference) else id(d) for d in self.input_data}
+        declared.update(id(o) for o in self.outputs)
         for argument in self.arguments:
             if isinstance(argument, _LITERALS):
                 continue
@@ -191,16 +232,20 @@ class PipelineStep:
                 if isinstance(argument, DataReference | PipelineData)
                 else data_of(as_data_path_input(argument))
             )
-            if data is not None and id(data) not in declared:
+            if data is None:
+                if not isinstance(argument, PipelineParameter):
+                    raise TypeError(
+                        f"step {self.name!r}: argument {argument!r} is not a string, number, "
+                        "PipelineParameter or data object"
+                    )
+                continue
+            if isinstance(data, DataReference) and data.mode == "upload":
+                raise ValueError(data.upload_refusal(self.name))
+            if (data.source if isinstance(data, DataReference) else id(data)) not in declared:  # source_of
                 kind = "DataPath PipelineParameter" if is_data_path_parameter(data) else type(data).__name__
                 raise ValueError(
                     f"step {self.name!r}: {kind} {data.name!r} appears in arguments "
                     "list but is not in the input/output lists"
-                )
-            if data is None and not isinstance(argument, str | int | float | bool | PipelineParameter):
-                raise TypeError(
-                    f"step {self.name!r}: argument {argument!r} is not a string, number, "
-                    "PipelineParameter or data object"
                 )
 
     def parameters(self) -> list[PipelineParameter]:
@@ -254,6 +299,7 @@ class PythonScriptStep(LocalScriptStep):
     """
 
     kind = "PythonScriptStep"
+    places_data_on_compute = True
 
     def __init__(
         self,
@@ -332,7 +378,7 @@ def encode_tokens(
 ) -> list[Token]:
     """`encode_token` for each value; a step's data references are looked up once for all."""
     tokens: list[Token] = []
-    references: dict[int, Token] | None = None
+    references: dict[Any, Token] | None = None
     for value in values:
         if isinstance(value, _LITERALS):
             tokens.append(str(value) if bare_literal else {"value": str(value)})
@@ -351,16 +397,49 @@ def encode_tokens(
             continue
         if references is None:
             references = _data_references(step)  # type: ignore[arg-type]
-        tokens.append(dict(references[id(data)]))  # type: ignore[arg-type]
+        source = source_of(data)
+        # An input binding names the input it means when the step has the same data twice.
+        token = references.get((source, value.name)) if isinstance(value, PipelineDataInput) else None
+        tokens.append(dict(token or references[source]))  # type: ignore[arg-type]
     return tokens
 
 
-def _data_references(step: PipelineStep) -> dict[int, Token]:
-    """The token of each data object of `step`, by identity: an output's, else an input's."""
-    references: dict[int, Token] = {id(output): {"output": output.output_name} for output in step.outputs}
+def _data_references(step: PipelineStep) -> dict[Any, Token]:
+    """The token of each data source of `step` (see `source_of`): an output's, else its first
+    input's; and of each (source, input name)."""
+    references: dict[Any, Token] = {id(output): {"output": output.output_name} for output in step.outputs}
     for item in step.inputs:
-        references.setdefault(id(data_of(item)), {"input": item.name})
+        source = source_of(data_of(item))  # type: ignore[arg-type]
+        token: Token = {"input": item.name}
+        references.setdefault(source, token)
+        references.setdefault((source, item.name), token)
     return references
+
+
+class StepSequence:
+    """Steps run in the listed order (v1's `StepSequence`), with no data between them.
+
+    Each item runs after the one before it: an item is a step, a list of steps (which run side
+    by side, all after the previous item and all before the next), or another StepSequence.
+    `Pipeline(steps=StepSequence([...]))`, also nested in a list of steps. The order belongs to
+    the pipeline: the steps themselves are not changed (unlike `run_after`).
+    """
+
+    def __init__(self, steps: list[Any] | None = None) -> None:
+        if steps is None:
+            steps = []
+        if isinstance(steps, str | bytes) or not hasattr(steps, "__iter__"):
+            raise TypeError(f"StepSequence: steps must be a list of steps, got {steps!r}")
+        self._steps = list(steps)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._steps)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __repr__(self) -> str:
+        return f"StepSequence({self._steps!r})"
 
 
 def connection_id(where: str, compute_target: Any, default: str, service: str) -> str:

@@ -163,5 +163,8 @@ class DataTransferStep(PipelineStep):
             "destination_type": self.destination_reference_type,
             "destination": None
             if reference is None
-            else {"datastore": reference.datastore.name, "path_on_datastore": reference.path_on_datastore},
+            else {
+                "datastore": reference.datastore.given_name,
+                "path_on_datastore": reference.path_on_datastore,
+            },
         }

@@ -28,7 +28,12 @@ from airflow_provider_mlpipe.hooks.blob_session import (
     shared_session,
 )
 from airflow_provider_mlpipe.hooks.blob_signing import COPY_SAS_HOURS, BlobSigning
-from airflow_provider_mlpipe.hooks.datastore import DatastoreClient, clean_datastore_path, join_datastore_path
+from airflow_provider_mlpipe.hooks.datastore import (
+    DatastoreClient,
+    clean_datastore_path,
+    join_datastore_path,
+    name_prefix,
+)
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient, ContainerClient
@@ -270,6 +275,22 @@ class BlobDatastore(BlobSigning, BlobFiles, DatastoreClient):
         """Sorted paths, relative to `path`, of every blob below the folder `path`."""
         prefix = self._prefix(self._blob_name(path))
         return sorted(b.name[len(prefix) :] for b in self._list(prefix.rstrip("/")))
+
+    def list_prefixed(self, prefix: str) -> list[str]:
+        """Sorted paths of every file blob whose path starts with `prefix`, in one listing that
+        asks the service for that name prefix (not the whole folder above it)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        _folder, wanted = name_prefix(prefix)
+        base = self._prefix(self.root)
+        with self._errors("list", wanted):
+            try:
+                blobs = list(
+                    self._container_client.list_blobs(name_starts_with=base + wanted, include=["metadata"])
+                )
+            except ResourceNotFoundError:
+                return []
+        return sorted(b.name[len(base) :] for b in blobs if not is_blob_folder_marker(b))
 
     def content_identity(self, path: str) -> list[tuple[str, str]]:
         """Name, etag and size of the blob at `path` or of every blob below it, from ONE listing."""

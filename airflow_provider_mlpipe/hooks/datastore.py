@@ -21,6 +21,7 @@ __all__ = [
     "NothingAtPath",
     "clean_datastore_path",
     "join_datastore_path",
+    "name_prefix",
 ]
 
 
@@ -38,6 +39,16 @@ def clean_datastore_path(path: str | None) -> str:
 def join_datastore_path(*parts: str) -> str:
     """Join path segments on a datastore, ignoring empty ones."""
     return clean_datastore_path("/".join(p.strip("/") for p in parts if p and p.strip("/")))
+
+
+def name_prefix(prefix: str | None) -> tuple[str, str]:
+    """(the folder to list, the cleaned prefix) of a name prefix such as v1's `download` takes:
+    "data" matches "data/x" and "data2/y"; "data/" only what is below the folder "data"."""
+    head, separator, last = (prefix or "").replace("\\", "/").lstrip("/").rpartition("/")
+    folder = clean_datastore_path(head)
+    if separator and not last:
+        return folder, f"{folder}/" if folder else ""
+    return folder, join_datastore_path(folder, last)
 
 
 class DatastoreClient(ABC):
@@ -106,6 +117,16 @@ class DatastoreClient(ABC):
         """Compare-and-swap: write `data` at `path` only while it still holds `version` (from
         `read_versioned`), or create it when nothing is there any more; False when another version is
         there now, which is kept."""
+
+    def list_prefixed(self, prefix: str) -> list[str]:
+        """Sorted paths of every file whose path starts with `prefix` (see `name_prefix`; "": all)."""
+        folder, wanted = name_prefix(prefix)
+        found = (join_datastore_path(folder, relative) for relative in self.list_files(folder))
+        return sorted(path for path in found if path.startswith(wanted))
+
+    def download_file(self, path: str, local_file: Path) -> Path:
+        """Copy the one file at `path` to `local_file`."""
+        return self.download(path, local_file)
 
     def spark_uri(self, path: str) -> str:
         """How Spark on Databricks names `path` (Blob: wasbs://container@account/...)."""

@@ -89,6 +89,9 @@ class PipelineStepOperator(BaseOperator):
                 value = default()
             values[name] = value
         self.prepare(values)
+        # The step's name as written is the task's display name: the UI shows it, and the task
+        # instance keeps it (`task_display_name`), where `find_step_run(name)` looks it up.
+        kwargs.setdefault("task_display_name", values["step_name"])
         values["_kind_arguments_taken"] = True
         # Written straight to the instance: BaseOperator.__setattr__ expects its own __init__ to
         # have run (and would cost ~2 us per attribute).

@@ -46,6 +46,8 @@ class NewDataRunsOperator(BaseOperator):
     :param target_dag_id: the pipeline's DAG.
     :param data_path_parameter_name: the DataPath parameter each run's conf sets to its file.
     :param scan_limit: how many of the newest events are looked at in one run.
+    :param run_id_prefix: what each run's id starts with, before the event id (a `Schedule`'s own).
+    :param conf: the rest of each run's conf (a `Schedule`'s parameters and run record).
     """
 
     template_fields: Sequence[str] = ()
@@ -58,6 +60,8 @@ class NewDataRunsOperator(BaseOperator):
         target_dag_id: str,
         data_path_parameter_name: str,
         scan_limit: int = 500,
+        run_id_prefix: str = RUN_ID_PREFIX,
+        conf: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("inlets", [asset])
@@ -66,6 +70,8 @@ class NewDataRunsOperator(BaseOperator):
         self.target_dag_id = target_dag_id
         self.data_path_parameter_name = data_path_parameter_name
         self.scan_limit = scan_limit
+        self.run_id_prefix = run_id_prefix
+        self.conf = dict(conf or {})
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         events = context["inlet_events"][self.asset].ascending(False).limit(self.scan_limit)
@@ -75,7 +81,7 @@ class NewDataRunsOperator(BaseOperator):
             if file is None:
                 self.log.info("Asset event %s names no file (%r): nothing to start", event.id, event.extra)
                 continue
-            files[run_id_for_event(event.id)] = (event, file)
+            files[f"{self.run_id_prefix}{event.id}"] = (event, file)
         to_start: list[dict[str, Any]] = []
         for run_id in self._without_runs(context["ti"], list(files)):
             event, file = files[run_id]
@@ -88,7 +94,8 @@ class NewDataRunsOperator(BaseOperator):
                 self.target_dag_id,
                 self.data_path_parameter_name,
             )
-            to_start.append({"trigger_run_id": run_id, "conf": {self.data_path_parameter_name: file}})
+            conf = {**self.conf, self.data_path_parameter_name: file}
+            to_start.append({"trigger_run_id": run_id, "conf": conf})
         if not to_start:
             self.log.info("Each file event of %s has its run of %s", self.asset.uri, self.target_dag_id)
         return to_start

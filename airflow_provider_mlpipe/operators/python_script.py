@@ -68,7 +68,8 @@ class PythonScriptStepOperator(PipelineStepOperator):
     def key_components(
         self, data: AttemptData, locations: list[InputLocation], context: Any
     ) -> list[KeyComponent]:
-        """The snapshot of the code, the script, bound arguments and params, version, interpreter."""
+        """The snapshot of the code, the script, bound arguments and params, version, interpreter
+        (and the paths on compute, when set)."""
         from airflow_provider_mlpipe.runtime.reuse_key import (
             interpreter_identity,
             source_component,
@@ -78,7 +79,7 @@ class PythonScriptStepOperator(PipelineStepOperator):
         self._snapshot = self._snapshot_files()
         source = Path(self.source_directory) if self.source_directory else None
         arguments = self._binding(context).texts(self.arguments)
-        return [
+        components = [
             source_component(source, Path(self.script_path), self._snapshot),
             value_component("script", self.script_name),
             value_component("arguments", arguments, " ".join(arguments)),
@@ -86,6 +87,20 @@ class PythonScriptStepOperator(PipelineStepOperator):
             value_component("version", self.step_version),
             value_component("interpreter", interpreter_identity(self.python_interpreter)),
         ]
+        placed = self.paths_on_compute()
+        if placed:  # a script reading a fixed path depends on it; none set: the key is as before
+            components.append(value_component("paths on compute", placed))
+        return components
+
+    def paths_on_compute(self) -> dict[str, str]:
+        """v1's `path_on_compute` of each input and output that has one: where the script finds or
+        writes that data, relative to its working folder."""
+        return {
+            f"{kind} {spec['name']}": spec["path_on_compute"]
+            for kind, specs in (("input", self.inputs), ("output", self.outputs))
+            for spec in specs
+            if spec.get("path_on_compute")
+        }
 
     def hand_on_reused(self, ti: Any, key: ReuseKey, entry: dict[str, Any]) -> dict[str, OutputRecord]:
         """A HIT also hands on the metrics the original run logged (none for entries older than metrics)."""
@@ -133,11 +148,18 @@ class PythonScriptStepOperator(PipelineStepOperator):
 
         ti = context["ti"]
         run_record = {"git": git_info(Path(self.source_directory) if self.source_directory else None)}
-        input_paths = {location.name: data.materialize_input(location) for location in locations}
-        output_paths = {spec["name"]: data.output_folder(spec) for spec in self.outputs}
+        code_dir = self._working_copy(data.workdir / "code", self._snapshot)
+        input_paths = {
+            location.name: data.materialize_input(
+                location, self._below(code_dir, spec.get("path_on_compute")), bool(spec.get("overwrite"))
+            )
+            for spec, location in zip(self.inputs, locations, strict=True)
+        }
+        for spec in self.outputs:
+            self._below(code_dir, spec.get("path_on_compute"))
+        output_paths = {spec["name"]: data.output_folder(spec, code_dir) for spec in self.outputs}
         paths = {name: str(path) for name, path in {**input_paths, **output_paths}.items()}
         binding = self._binding(context, paths)
-        code_dir = self._working_copy(data.workdir / "code", self._snapshot)
         argv = [self.python_interpreter or sys.executable, str(code_dir / self.script_name)]
         argv += binding.texts(self.arguments)
         env = self._environment(paths, binding.mapping(self.step_params))
@@ -154,6 +176,21 @@ class PythonScriptStepOperator(PipelineStepOperator):
                 f"last lines of stderr:\n{tail}"
             )
         return StepOutcome(run_record, metrics=logged, local_outputs=output_paths)
+
+    def _below(self, working_folder: Path, relative: str | None) -> Path | None:
+        """`working_folder / relative`, refused when it leads out of the folder (through '..', an
+        absolute path or a link of the source folder): the data there may be replaced."""
+        if not relative:
+            return None
+        from airflow.sdk.exceptions import AirflowException
+
+        placed = working_folder / relative
+        if not placed.resolve().is_relative_to(working_folder.resolve()):
+            raise AirflowException(
+                f"step {self.step_name!r}: path_on_compute {relative!r} leads out of the script's "
+                "working folder"
+            )
+        return placed
 
     def _binding(self, context: Any, paths: dict[str, str] | None = None) -> Binding:
         from airflow_provider_mlpipe.tokens import Binding

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,12 +141,16 @@ class AttemptData:
         digest = bytes_digest(json.dumps(listing).encode())
         return digest, f"{len(listing)} file(s) at {client.name}:{location.path or '/'}"
 
-    def materialize_input(self, location: InputLocation) -> Path:
+    def materialize_input(
+        self, location: InputLocation, at: Path | None = None, overwrite: bool = False
+    ) -> Path:
         """Make one input readable on this machine and return its local path.
 
         Elsewhere than in place, the data lands at `inputs/<input>/<its name>` (a file or a
         folder): one `download`, which tells a file from a folder itself (on Blob, a file costs
-        one GET and no listing).
+        one GET and no listing). `at` (v1's `path_on_compute`, below the script's working
+        folder) is where the script expects it: the data is always copied there; something
+        already there is replaced only with `overwrite`.
         """
         client = self.client(location.datastore)
         path = location.path
@@ -153,13 +158,21 @@ class AttemptData:
             f"step {self.step_name!r}: input {location.name!r}: nothing at {path!r} on datastore "
             f"{client.name!r} ({client.uri(path)})"
         )
-        in_place = client.local_path(path)
+        in_place = client.local_path(path) if at is None else None
         if location.mode == "mount" and in_place is not None:
             if not client.exists(path):
                 raise nothing
             self.log.info("Input %s: reading in place at %s", location.name, in_place)
             return in_place
-        destination = self.workdir / "inputs" / location.name / (Path(path).name or location.name)
+        destination = at or self.workdir / "inputs" / location.name / (Path(path).name or location.name)
+        if at is not None and (at.exists() or at.is_symlink()):
+            if not overwrite:
+                raise StepDataError(
+                    f"step {self.step_name!r}: input {location.name!r}: its path_on_compute {str(at)!r} "
+                    "is already taken (by a file of the step's source folder or another input); "
+                    "choose another path or pass overwrite=True to replace it"
+                )
+            _remove(at)
         try:
             client.download(path, destination)
         except NothingAtPath:
@@ -169,9 +182,23 @@ class AttemptData:
 
     # Outputs
 
-    def output_folder(self, spec: dict[str, Any]) -> Path:
-        """Where the script writes an output; a folder made in advance unless is_directory=False."""
-        local = self.workdir / "outputs" / spec["name"]
+    def output_folder(self, spec: dict[str, Any], working_folder: Path | None = None) -> Path:
+        """Where the script writes an output; a folder made in advance unless is_directory=False.
+
+        With a `path_on_compute` (v1's `output_path_on_compute`), that path below the script's
+        `working_folder`, which must not hold anything there yet.
+        """
+        at = spec.get("path_on_compute")
+        if at and working_folder is not None:
+            local = working_folder / at
+            if local.exists() or local.is_symlink():
+                raise StepDataError(
+                    f"step {self.step_name!r}: output {spec['name']!r}: its path_on_compute {at!r} is "
+                    "already taken in the script's working folder (by a file of its source folder or "
+                    "an input); choose another path"
+                )
+        else:
+            local = self.workdir / "outputs" / spec["name"]
         if spec.get("is_directory") is False:
             local.parent.mkdir(parents=True, exist_ok=True)
         else:
@@ -262,3 +289,11 @@ class AttemptData:
         }
         self.log.info("Output %s published to %s", spec["name"], record["uri"])
         return record
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, a link or a folder tree."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

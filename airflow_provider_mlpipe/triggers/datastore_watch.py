@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 
 #: Folder (on the watched datastore) holding every watch's announced-files state.
 STATE_ROOT = "mlpipe/_watch"
+#: What the provider writes on a datastore (step outputs, the reuse index, this state): a watch of
+#: the whole datastore ignores it.
+PROVIDER_ROOT = "mlpipe"
 _VERSION_FILE = re.compile(r"^v(\d{10})\.json$")
 #: A file the local folder datastore is still writing (`.<name>.<uuid hex>.part`, renamed into
 #: place when complete): never announced, the finished file is.
@@ -152,12 +155,15 @@ class DatastoreWatch:
     # Listing.
 
     def current(self) -> dict[str, str]:
-        """{relative path: identity} of every file under the watched path (the state folder excluded)."""
+        """{relative path: identity} of every file under the watched path (the state folder excluded;
+        watching the whole datastore, everything under `PROVIDER_ROOT`)."""
         listing = {}
         for relative, identity in self.client.content_identity(self.path):
             full = self.full_path(relative)
             if full == STATE_ROOT or full.startswith(STATE_ROOT + "/"):
                 continue
+            if not self.path and full.startswith(PROVIDER_ROOT + "/"):
+                continue  # the whole datastore: not what pipelines write there (else a run starts runs)
             if _IN_FLIGHT.fullmatch(posixpath.basename(full)):
                 continue
             listing[relative] = identity

@@ -415,3 +415,57 @@ def test_add_connection_forms_show_labelled_fields(chromium, airflow_deployment,
         docs = REPO / "docs" / "screenshots"
         docs.mkdir(parents=True, exist_ok=True)
         shutil.copy(shots["connection-form-local"], docs / "connection-form-local.png")
+
+
+ENDPOINT_PIPELINE = "mlpipe_endpoint_shown"
+ENDPOINT_DAG = f"""
+from airflow_provider_mlpipe import Pipeline, PythonScriptStep
+
+step = PythonScriptStep("noop.py", name="noop", source_directory="{ENDPOINT_PIPELINE}_src")
+dag = Pipeline([step]).publish("{ENDPOINT_PIPELINE}")
+"""
+
+
+def test_the_monitoring_page_lists_pipeline_endpoints_with_their_versions(
+    chromium, airflow_deployment, artifacts
+):
+    from playwright.sync_api import expect, sync_playwright
+
+    deployment = airflow_deployment
+    deployment.write_dag(ENDPOINT_PIPELINE, ENDPOINT_DAG, {"noop.py": "print('noop')\n"})
+    deployment.wait_for_dag(ENDPOINT_PIPELINE, timeout=180)
+    name = "shown_endpoint"
+    with deployment.client() as admin:
+        made = admin.post(
+            "/mlpipe/endpoints", json={"Name": name, "Description": "shown", "PipelineId": ENDPOINT_PIPELINE}
+        )
+    assert made.status_code in (200, 409), made.text
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        try:
+            page = browser.new_context(viewport=VIEWPORT).new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            page.goto(deployment.url + "/")
+            page.get_by_label("Username").fill("admin")
+            page.get_by_label("Password").fill("admin")
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(lambda url: "/auth/login" not in url)
+
+            # The JSON the page reads, with the session cookie the login set.
+            answer = page.request.get(deployment.url + "/mlpipe/monitor/api/endpoints")
+            assert answer.status == 200, answer.text()
+            [shown] = [e for e in answer.json()["endpoints"] if e["name"] == name]
+            assert (shown["status"], shown["default_version"]) == ("Active", "0")
+            assert shown["versions"] == [
+                {"version": "0", "pipeline_id": ENDPOINT_PIPELINE, "is_default": True}
+            ]
+
+            page.goto(deployment.url + "/mlpipe/monitor/")
+            item = page.get_by_test_id("endpoints").locator(f"li[data-endpoint='{name}']")
+            expect(item.locator("b")).to_have_text(name)
+            expect(item.locator("li[data-version='0'].default")).to_contain_text(ENDPOINT_PIPELINE)
+            expect(item.locator("li[data-version='0'] .tag")).to_have_text("default")
+            page.screenshot(path=str(artifacts / "monitoring-endpoints.png"))
+        finally:
+            browser.close()

@@ -39,11 +39,13 @@ def install_example() -> Path:
 
 
 def load_dag(dag_file: Path, dag_id: str):
-    """Parse a DAG file the way a worker does and return the DAG named `dag_id`."""
+    """Parse a DAG file and return the DAG named `dag_id` (a module variable, or a published
+    pipeline's)."""
     from airflow.sdk import DAG
 
     namespace = runpy.run_path(str(dag_file), run_name=f"mlpipe_test_{dag_file.stem}")
     for value in namespace.values():
+        value = getattr(value, "dag", value)  # Pipeline.publish's handle holds its DAG
         if isinstance(value, DAG) and value.dag_id == dag_id:
             return value
     raise LookupError(f"{dag_file} defines no DAG {dag_id!r}")

@@ -37,7 +37,7 @@ step = DatabricksStep(
     name="remote", python_script_name="job.py", source_directory="{DATABRICKS_PIPELINE}_src",
     python_script_params=["--hang"], existing_cluster_id="cluster-1", allow_reuse=False,
 )
-dag = Pipeline([step]).publish("{DATABRICKS_PIPELINE}")
+dag = Pipeline([step]).publish("{DATABRICKS_PIPELINE}").dag
 dag.task_dict["remote"].deferrable = True
 dag.task_dict["remote"].poll_interval = 0.5
 """
@@ -112,9 +112,9 @@ def test_cancel_of_an_ended_run_is_a_conflict_and_the_client_leaves_it(deploymen
         answer = admin.post(f"/mlpipe/runs/{run_id}/cancel")
     assert answer.status_code == 409, answer.text
     assert "already ended" in answer.json()["detail"]
-    workspace = Workspace(deployment.url, username="admin", password="admin")
+    workspace = Workspace.connect(deployment.url, username="admin", password="admin")
     try:
-        run = PipelineRun(workspace, run_id)
+        run = PipelineRun.get(workspace, run_id)
         run.cancel()
         assert run.get_status() == "Finished"
     finally:
@@ -142,9 +142,9 @@ def test_cancel_of_a_deferred_databricks_step_cancels_its_run(deployment, databr
     [databricks_run] = list(databricks_standin.runs)
     assert databricks_standin.runs[databricks_run].state["life_cycle_state"] == "RUNNING"
 
-    workspace = Workspace(deployment.url, username="admin", password="admin")
+    workspace = Workspace.connect(deployment.url, username="admin", password="admin")
     try:
-        run = PipelineRun(workspace, run_id)
+        run = PipelineRun.get(workspace, run_id)
         run.cancel()  # the client's route: POST /mlpipe/runs/{id}/cancel
         # At once after the deferral the triggerer may not run the trigger yet (then it never calls
         # its on_kill): the cancel calls the trigger's on_kill itself.

@@ -1,19 +1,19 @@
-"""v1's notebook API (`airflow_provider_mlpipe.client`) against a real Airflow deployment, and locally."""
+"""v1's notebook API (`Workspace`, `PublishedPipeline`, `Experiment`, `PipelineRun`) against a real Airflow deployment, and locally."""
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import pytest
 
 from airflow_provider_mlpipe import (
     Experiment,
+    PipelineRun,
     PipelineRunError,
     PublishedPipeline,
     Workspace,
 )
-from airflow_provider_mlpipe.client import ApiError
+from airflow_provider_mlpipe.exceptions import ApiError
 from tests.integration.live_runs import BOOKKEEPING, GATED_SCRIPT, PREPARE, GatedOutput
 
 pytestmark = [pytest.mark.integration, pytest.mark.deployment]
@@ -118,7 +118,8 @@ def test_list_get_submit_wait_and_download(workspace, tmp_path, capsys):
     assert prepare.status == "Finished" and prepare.reused is False
     output = prepare.get_output_data("data")
     assert output.datastore_name == "mlpipe_default" and output.path_on_datastore
-    local = Path(output.download(tmp_path, show_progress=False))
+    assert output.download(tmp_path, show_progress=False) == 1  # v1: the number of files copied
+    local = tmp_path / output.path_on_datastore
     assert (local / "numbers.txt").read_text() == "0,1,2,3,4"
     [train] = run.find_step_run("train")
     assert train.get_metrics() == {"total": 10}
@@ -131,12 +132,12 @@ def test_list_get_submit_wait_and_download(workspace, tmp_path, capsys):
 
 
 def test_experiment_submit_bad_parameter_and_disable(workspace):
-    published = PublishedPipeline.get(workspace, name=PIPELINE)
+    published = PublishedPipeline.get(workspace, PIPELINE)
     with pytest.raises(PipelineRunError) as error:
         Experiment(workspace, "client_bad").submit(published, pipeline_parameters={"nope": 1})
     assert error.value.status_code == 400 and "no parameter 'nope'" in error.value.detail
     with pytest.raises(ApiError) as error:
-        PublishedPipeline.get(workspace, name="no_such_pipeline")
+        PublishedPipeline.get(workspace, "no_such_pipeline")
     assert error.value.status_code == 404
 
     published.disable()
@@ -152,7 +153,7 @@ def test_experiment_submit_bad_parameter_and_disable(workspace):
 
 
 def test_failed_run_raises(workspace, capsys):
-    run = Experiment(workspace, "client_fail").submit(PublishedPipeline.get(workspace, name=FAILING))
+    run = Experiment(workspace, "client_fail").submit(PublishedPipeline.get(workspace, FAILING))
     with pytest.raises(PipelineRunError, match="failed step"):
         run.wait_for_completion(show_output=True, timeout_seconds=120)
     printed = capsys.readouterr().out
@@ -165,7 +166,7 @@ def test_failed_run_raises(workspace, capsys):
 
 def test_wait_for_completion_prints_a_remote_steps_lines_while_it_runs(workspace, tmp_path):
     gate = tmp_path / "gate"
-    published = PublishedPipeline.get(workspace, name=STREAMING)
+    published = PublishedPipeline.get(workspace, STREAMING)
     run = published.submit(workspace, "client_streaming", pipeline_parameters={"gate": str(gate)})
     output = GatedOutput(gate)
     with contextlib.redirect_stdout(output):
@@ -182,3 +183,49 @@ def test_wait_for_completion_prints_a_remote_steps_lines_while_it_runs(workspace
     [gated] = run.find_step_run("gated")
     assert "second line of the gated step" in gated.get_log()
     assert "Pushing xcom" in gated.get_log(full=True)
+
+
+def test_a_remote_workspace_lists_and_sets_what_the_deployment_holds(workspace, deployment):
+    from airflow_provider_mlpipe import ComputeTarget
+
+    workspace.request(
+        "POST",
+        "/api/v2/connections",
+        json={
+            "connection_id": "client_folder_store",
+            "conn_type": "mlpipe_local",
+            "extra": '{"root": "/tmp/cfs"}',
+        },
+    )
+    try:
+        assert {"client_folder_store", "mlpipe_default"} <= set(workspace.datastores)
+        assert workspace.get_default_datastore().name == "mlpipe_default"
+        workspace.set_default_datastore("client_folder_store")
+        assert workspace.get_default_datastore().name == "client_folder_store"
+        with pytest.raises(ValueError, match="no datastore 'nope'"):
+            workspace.set_default_datastore("nope")
+    finally:
+        with contextlib.suppress(ApiError):
+            workspace.request("DELETE", "/api/v2/variables/mlpipe_default_datastore")
+        workspace.request("DELETE", "/api/v2/connections/client_folder_store")
+    assert workspace.get_default_datastore().name == "mlpipe_default"
+    targets = workspace.compute_targets
+    assert all(isinstance(t, ComputeTarget) for t in targets.values())
+    assert "AirflowQueue" in {t.type for t in targets.values()}
+
+
+def test_a_remote_submit_records_parent_run_and_the_experiment(workspace):
+    published = PublishedPipeline.get(workspace, PIPELINE)
+    run = published.submit(
+        workspace,
+        "client_parented",
+        pipeline_parameters={"n": 1},
+        parent_run_id="outer-run-1",
+        continue_on_step_failure=True,
+    )
+    assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Finished"
+    details = run.get_details()
+    assert details["ParameterAssignments"]["continue_on_step_failure"] is True
+    assert details["ParentRunId"] == "outer-run-1"
+    assert "client_parented" in workspace.experiments
+    assert PipelineRun.get(workspace, run.id).experiment.name == "client_parented"

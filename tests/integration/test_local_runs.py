@@ -191,5 +191,7 @@ def test_local_experiment_runs_a_notebook_pipeline(tmp_path, monkeypatch):
     [prepare] = run.find_step_run("prepare")
     assert prepare.status == "Finished"
     assert "prepare wrote 3 numbers" in prepare.get_log()
-    local = Path(prepare.get_output_data("data").download(tmp_path / "out", show_progress=False))
+    data = prepare.get_output_data("data")
+    assert data.download(tmp_path / "out", show_progress=False) == 1  # v1: the number of files copied
+    local = tmp_path / "out" / data.path_on_datastore
     assert (local / "numbers.txt").read_text() == "0,1,2"

@@ -148,11 +148,11 @@ def test_a_reused_step_hands_on_the_original_metrics(runs, venv):
 
 
 def test_client_get_metrics_reads_the_steps_metrics(runs):
-    from airflow_provider_mlpipe import PipelineRun
+    from airflow_provider_mlpipe import Experiment, PipelineRun
 
     first, second = runs
     for dag_run in runs:
-        run = PipelineRun(None, dag_run.run_id, pipeline_id=DAG_ID)
+        run = PipelineRun(Experiment(None, "metrics"), dag_run.run_id, pipeline_id=DAG_ID)
         [train] = run.find_step_run("train")
         assert train.get_metrics() == TRAIN_METRICS
         [quiet] = run.find_step_run("quiet")
@@ -185,9 +185,9 @@ def test_remote_client_reads_metrics_over_the_rest_api(airflow_deployment, monke
     monkeypatch.setenv(
         "AIRFLOW__MLPIPE__EMBEDDED_ROOT", airflow_deployment.env["AIRFLOW__MLPIPE__EMBEDDED_ROOT"]
     )
-    workspace = Workspace(airflow_deployment.url, username="admin", password="admin")
+    workspace = Workspace.connect(airflow_deployment.url, username="admin", password="admin")
     try:
-        published = PublishedPipeline.get(workspace, name=PUBLISHED)
+        published = PublishedPipeline.get(workspace, PUBLISHED)
         run = Experiment(workspace, "metrics_exp").submit(published)
         assert run.wait_for_completion(show_output=False, timeout_seconds=240) == "Finished"
         [score] = run.find_step_run("score")

@@ -301,7 +301,10 @@ def fuzzed(airflow_deployment) -> tuple[Any, str]:
     airflow_deployment.wait_for_dag(PIPELINE, timeout=180)
     with airflow_deployment.client("admin", "admin") as admin:
         answer = admin.post(f"{PREFIX}/pipelines/{PIPELINE}/submit", json={"ExperimentName": "fuzz"})
-    assert answer.status_code == 200, answer.text
+        assert answer.status_code == 200, answer.text
+        # A pipeline endpoint of the same name, so that `{endpoint}` path parameters reach real code.
+        endpoint = admin.post(f"{PREFIX}/endpoints", json={"Name": PIPELINE, "PipelineId": PIPELINE})
+        assert endpoint.status_code in (200, 409), endpoint.text
     return airflow_deployment, answer.json()["Id"]
 
 
@@ -309,6 +312,7 @@ def test_no_route_answers_5xx_or_drops_the_connection(fuzzed):
     deployment, run_id = fuzzed
     routes = app_routes()
     assert any(route.path == "/pipelines/{name}/submit" for route in routes)
+    assert any(route.path == "/endpoints/{endpoint}/submit" for route in routes)
     tokens = {"admin": deployment.token("admin", "admin"), "viewer": deployment.token("viewer", "viewer")}
     rng = random.Random(SEED)
     failures: list[str] = []

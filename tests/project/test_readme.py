@@ -65,6 +65,15 @@ class NotRun:
 
 #: Blocks not run, by their first line (exactly as in the README: change one, revisit its entry).
 NOT_RUN: dict[str, NotRun] = {
+    "from airflow_provider_mlpipe import Datastore, Schedule, ScheduleRecurrence, Workspace": NotRun(
+        (
+            "tests/integration/test_schedules_local.py::test_a_schedule_made_in_a_notebook_submits_one_run_per_logical_date",
+            "tests/integration/test_schedules_deployment.py::"
+            "test_a_remote_schedule_fires_once_per_minute_survives_a_restart_and_stops_when_disabled",
+        ),
+        "schedules a published pipeline in the deployment; waiting for its runs takes minutes: compiled only",
+        compile_python=True,
+    ),
     "make demo": NotRun(
         (
             "tests/project/test_make_targets.py::test_make_demo_runs_the_example_and_the_second_run_reuses_every_step",

@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from airflow_provider_mlpipe.client import ApiError, Workspace
+from airflow_provider_mlpipe.exceptions import ApiError
+from airflow_provider_mlpipe.workspace import Workspace
 
 
 class FlakyApi(BaseHTTPRequestHandler):
@@ -56,7 +57,7 @@ def flaky():
 def test_a_get_is_tried_again_while_the_api_server_is_briefly_away(flaky) -> None:
     url, api = flaky
     api.script = ["503", "drop", "503"]
-    workspace = Workspace(url, token="t")
+    workspace = Workspace.connect(url, token="t")
     try:
         assert workspace.request("GET", "/mlpipe/runs/r1").json() == {"Status": "Finished"}
     finally:
@@ -67,7 +68,7 @@ def test_a_get_is_tried_again_while_the_api_server_is_briefly_away(flaky) -> Non
 def test_a_state_change_is_sent_once(flaky) -> None:
     url, api = flaky
     api.script = ["503"]
-    workspace = Workspace(url, token="t")
+    workspace = Workspace.connect(url, token="t")
     try:
         with pytest.raises(ApiError) as raised:
             workspace.request("POST", "/mlpipe/runs/r1/cancel", json={})

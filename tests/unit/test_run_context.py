@@ -18,6 +18,7 @@ from airflow_provider_mlpipe import run_context
 from airflow_provider_mlpipe.run_context import (
     FALLBACK_MODULE,
     METRICS_FILE_ENV,
+    PIPELINE_RUN_ID_ENV,
     RUN_ID_ENV,
     OfflineRun,
     Run,
@@ -305,3 +306,187 @@ def test_the_fallback_copy_cannot_see_the_provider(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Attempted to log scalar metric x:\n1\nOfflineRun\n"
+
+
+# -- v1's other run methods: step, log_table, log_image, tags, files, parent, get_metrics' arguments
+
+
+@pytest.fixture
+def in_step(tmp_path, monkeypatch) -> Run:
+    """A step's run context whose pipeline run is `run1`."""
+    monkeypatch.setenv(METRICS_FILE_ENV, str(tmp_path / "metrics" / "metrics.jsonl"))
+    (tmp_path / "metrics").mkdir()
+    monkeypatch.setenv(RUN_ID_ENV, "dag/run1/task")
+    monkeypatch.setenv(PIPELINE_RUN_ID_ENV, "run1")
+    monkeypatch.setattr(Run, "_context", None)
+    return Run.get_context()
+
+
+PIXEL = b"\x89PNG\r\n\x1a\n-not-really-a-png"
+
+
+class Figure:
+    """What log_image needs of a matplotlib figure (or of pyplot): savefig."""
+
+    def savefig(self, target, format):  # noqa: A002 - matplotlib's name
+        assert format == "png"
+        target.write(PIXEL)
+
+
+def test_values_with_a_step_are_ordered_by_it(in_step):
+    in_step.log("loss", 0.3, step=3)
+    in_step.log("loss", 0.1, description="", step=1)
+    in_step.log("loss", 0.2, "", 2)
+    in_step.log("once", 1, step=7)
+    assert in_step.get_metrics() == {"loss": [0.1, 0.2, 0.3], "once": 1}
+    with pytest.raises(ValueError, match="give a step to every value of it or to none"):
+        in_step.log("loss", 0.4)
+    with pytest.raises(TypeError, match="step must be a number"):
+        in_step.log("other", 1, step="first")
+
+
+def test_log_table_is_a_table_whose_rows_follow_log_rows(in_step):
+    in_step.log_row("per_class", label="a", recall=1.0)
+    in_step.log_table("per_class", {"label": ["b", "c"], "recall": [0.5]})
+    in_step.log_table("confusion", {"x": np.arange(2), "y": (3, 4)})
+    assert in_step.get_metrics() == {
+        "per_class": {"label": ["a", "b", "c"], "recall": [1.0, 0.5, None]},
+        "confusion": {"x": [0, 1], "y": [3, 4]},
+    }
+    with pytest.raises(TypeError, match="log_table needs a non-empty dict of columns"):
+        in_step.log_table("bad", [1, 2])
+    with pytest.raises(ValueError, match="was logged with log_table; it cannot also take log"):
+        in_step.log("confusion", 1)
+
+
+def test_log_image_keeps_the_image_beside_the_metrics(in_step, tmp_path):
+    picture = tmp_path / "plot.PNG"
+    picture.write_bytes(PIXEL)
+    assert in_step.log_image("curve", path=str(picture), description="the curve") == "images/curve.png"
+    assert in_step.log_image("curve", plot=Figure()) == "images/curve_2.png"
+    with open(picture, "rb") as stream:
+        assert in_step.log_image("roc auc", stream) == "images/roc_auc.png"
+    folder = tmp_path / "metrics" / "images"
+    assert sorted(p.name for p in folder.iterdir()) == ["curve.png", "curve_2.png", "roc_auc.png"]
+    assert all(p.read_bytes() == PIXEL for p in folder.iterdir())
+    assert in_step.get_metrics() == {
+        "curve": ["images/curve.png", "images/curve_2.png"],
+        "roc auc": "images/roc_auc.png",
+    }
+    records, _ = run_context.read_records(tmp_path / "metrics" / "metrics.jsonl")
+    assert run_context.run_summary(records)["images"][0] == {
+        "name": "curve",
+        "path": "images/curve.png",
+        "description": "the curve",
+    }
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({}, ValueError, "give either path or plot"),
+        ({"path": "a.png", "plot": Figure()}, ValueError, "give either path or plot"),
+        ({"plot": object()}, TypeError, "plot must be matplotlib's pyplot or a Figure"),
+        ({"path": "missing.png"}, ValueError, "cannot read missing.png"),
+    ],
+)
+def test_log_image_refuses_what_is_not_one_image(in_step, arguments, error, message):
+    with pytest.raises(error, match=message):
+        in_step.log_image("x", **arguments)
+    assert in_step.get_metrics() == {}
+
+
+def test_log_image_refuses_a_file_that_is_not_an_image(in_step, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="is not an image file"):
+        in_step.log_image("notes", path=text)
+
+
+def test_tags_are_kept_and_the_latest_value_of_a_key_wins(in_step):
+    in_step.tag("candidate")
+    in_step.tag("stage", "dev")
+    in_step.set_tags({"stage": "prod", "epochs": 3})
+    in_step.set_tags("reviewed")
+    assert in_step.get_tags() == {"candidate": None, "stage": "prod", "epochs": "3", "reviewed": None}
+    assert in_step.get_metrics() == {}
+    with pytest.raises(ValueError, match="a tag key must be a non-empty string"):
+        in_step.tag("", "x")
+    with pytest.raises(TypeError, match="value must be a string"):
+        in_step.tag("k", ["x"])
+
+
+def test_upload_file_keeps_the_file_with_the_step(in_step, tmp_path):
+    model = tmp_path / "model.pkl"
+    model.write_bytes(b"model")
+    assert in_step.upload_file("outputs/model.pkl", str(model)) == "files/outputs/model.pkl"
+    with open(model, "rb") as stream:
+        in_step.upload_file("copy.bin", stream, datastore_name="archive")
+    assert (tmp_path / "metrics" / "files" / "outputs" / "model.pkl").read_bytes() == b"model"
+    records, _ = run_context.read_records(tmp_path / "metrics" / "metrics.jsonl")
+    assert run_context.run_summary(records)["files"] == [
+        {"name": "outputs/model.pkl", "path": "files/outputs/model.pkl", "datastore": None},
+        {"name": "copy.bin", "path": "files/copy.bin", "datastore": "archive"},
+    ]
+    with pytest.raises(ValueError, match="already uploaded in this step run"):
+        in_step.upload_file("outputs/model.pkl", str(model))
+    for bad in ("../escape", "/abs", "a//b", ""):
+        with pytest.raises(ValueError, match="upload_file"):
+            in_step.upload_file(bad, str(model))
+    with pytest.raises(ValueError, match="is not a datastore's name"):
+        in_step.upload_file("x", str(model), datastore_name="not a name")
+
+
+def test_parent_is_the_pipeline_run_and_keeps_its_own_metrics_and_tags(in_step, tmp_path):
+    parent = in_step.parent
+    assert (parent.id, parent.type, in_step.type) == ("run1", "azureml.PipelineRun", "azureml.StepRun")
+    assert parent.parent is None
+    parent.log("score", 0.5)
+    parent.log_row("rows", a=1)
+    parent.tag("best", "yes")
+    in_step.log("score", 1.0)
+    assert in_step.get_metrics() == {"score": 1.0}
+    assert parent.get_metrics() == {"score": 0.5, "rows": {"a": [1]}}
+    assert (in_step.get_tags(), parent.get_tags()) == ({}, {"best": "yes"})
+    with pytest.raises(ValueError, match="images are kept with a step"):
+        parent.log_image("x", path="a.png")
+    with pytest.raises(ValueError, match="files are kept with a step"):
+        parent.upload_file("x", "a.txt")
+    records, _ = run_context.read_records(tmp_path / "metrics" / "metrics.jsonl")
+    assert run_context.run_summary(records)["parent"] == {
+        "metrics": {"score": 0.5, "rows": {"a": [1]}},
+        "tags": {"best": "yes"},
+    }
+
+
+def test_get_metrics_takes_v1s_arguments(in_step):
+    in_step.log("a", 1)
+    in_step.log("b", 2)
+    assert in_step.get_metrics("a") == {"a": 1} and in_step.get_metrics(name="zzz") == {}
+    assert in_step.get_metrics(recursive=True) == {"dag/run1/task": {"a": 1, "b": 2}}
+    assert in_step.get_metrics("b", True, "azureml.StepRun", True) == {"dag/run1/task": {"b": 2}}
+    assert in_step.get_metrics(recursive=True, run_type="azureml.PipelineRun") == {}
+
+
+def test_get_context_takes_v1s_arguments_and_works_as_a_context_manager(in_step):
+    assert Run.get_context(True, True) is in_step
+    with Run.get_context(used_for_context_manager=True) as run:
+        run.log("inside", 1)
+    assert in_step.get_metrics() == {"inside": 1}
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        Run.get_context(outputs="x")
+
+
+def test_offline_run_prints_tags_images_and_files_and_keeps_no_file(offline, capsys, tmp_path):
+    picture = tmp_path / "a.png"
+    picture.write_bytes(PIXEL)
+    offline.tag("stage", "dev")
+    offline.log_image("curve", path=picture)
+    offline.upload_file("model.pkl", str(picture))
+    printed = capsys.readouterr().out
+    assert "Attempted to set tag stage to dev" in printed
+    assert "Attempted to log image metric curve:\nimages/curve.png" in printed
+    assert "Attempted to upload file model.pkl" in printed
+    assert offline.get_tags() == {"stage": "dev"} and offline.parent is None
+    assert offline.get_metrics() == {"curve": "images/curve.png"}
+    assert not (tmp_path / "images").exists()

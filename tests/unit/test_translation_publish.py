@@ -27,9 +27,16 @@ def test_publish_makes_a_tagged_dag_named_after_the_pipeline():
     step = PythonScriptStep(
         THIS_FILE, name="s", source_directory=".", arguments=[PipelineParameter("pipeline_arg", 10)]
     )
-    dag = Pipeline([step]).publish(
+    published = Pipeline([step]).publish(
         "My_Published_Pipeline", description="My Published Pipeline Description", version="1.0"
     )
+    assert (published.id, published.name, published.version, published.status) == (
+        "My_Published_Pipeline",
+        "My_Published_Pipeline",
+        "1.0",
+        "Active",
+    )
+    dag = published.dag
     assert dag.dag_id == "My_Published_Pipeline"
     assert {"mlpipe:published", "mlpipe:version:1.0"} <= set(dag.tags)
     assert (
@@ -37,7 +44,7 @@ def test_publish_makes_a_tagged_dag_named_after_the_pipeline():
         and dag.dag_display_name == "My_Published_Pipeline (v1.0)"
     )
     assert dag.params["continue_on_step_failure"] is False  # stop at the first failed step...
-    keep_going = Pipeline([step]).publish("Keep_Going", continue_on_step_failure=True)
+    keep_going = Pipeline([step]).publish("Keep_Going", continue_on_step_failure=True).dag
     assert keep_going.params["continue_on_step_failure"] is True  # ...unless asked, per pipeline or run
 
 
@@ -45,8 +52,8 @@ def test_a_published_pipeline_is_active_on_creation_unless_its_author_says_other
     """v1 publishes pipelines active: the DAG is unpaused when Airflow first sees it (any
     `[core] dags_are_paused_at_creation`); `is_paused_upon_creation=True` keeps Airflow's pause."""
     step = PythonScriptStep(THIS_FILE, name="s", source_directory=".")
-    assert Pipeline([step]).publish("Active_On_Creation").is_paused_upon_creation is False
-    paused = Pipeline([step]).publish("Paused_On_Creation", is_paused_upon_creation=True)
+    assert Pipeline([step]).publish("Active_On_Creation").dag.is_paused_upon_creation is False
+    paused = Pipeline([step]).publish("Paused_On_Creation", is_paused_upon_creation=True).dag
     assert paused.is_paused_upon_creation is True
     assert Pipeline([step]).to_dag("not_published").is_paused_upon_creation is None  # Airflow's setting
 

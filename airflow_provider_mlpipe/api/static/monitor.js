@@ -218,6 +218,26 @@ function metricsList(metrics) {
   return rows;
 }
 
+function stepImages(dagId, run, step) {
+  // The images the step's script logged (Run.log_image), each with its metric name.
+  const images = step.images || [];
+  if (!images.length) return null;
+  const base = `${API}/pipelines/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(run.run_id)}/steps/${encodeURIComponent(step.task_id)}/images/`;
+  return el(
+    "div",
+    { class: "images", "data-testid": "step-images" },
+    ...images.map((image) => {
+      const src = base + image.path.split("/").map(encodeURIComponent).join("/");
+      return el(
+        "figure",
+        { class: "image", "data-image": image.name },
+        el("a", { href: src, target: "_blank", rel: "noopener" }, el("img", { src, alt: image.description || image.name, loading: "lazy" })),
+        el("figcaption", { title: image.description || "" }, image.name),
+      );
+    }),
+  );
+}
+
 function orderSteps(steps) {
   // In the order they ran (not started yet: last), then by name.
   const key = (s) => s.start_date || "~";
@@ -273,6 +293,7 @@ function stepCard(dagId, run, step) {
       reuseNode,
     ),
     details.length ? el("dl", { class: "kv" }, details) : null,
+    stepImages(dagId, run, step),
   );
 }
 
@@ -480,4 +501,38 @@ window.addEventListener("storage", (event) => {
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("refresh").addEventListener("click", refresh);
   refresh();
+});
+
+// ------------------------------------------------------------------ pipeline endpoints
+
+// Each endpoint the user may read, with its versions (the default marked) and their pipelines.
+async function loadEndpoints() {
+  let answer;
+  try {
+    answer = await getJson("endpoints");
+  } catch (_) {
+    return; // the pipelines' problem box already tells why nothing loads (401, 403...)
+  }
+  const version = (v) => el(
+    "li",
+    { "data-version": v.version, class: v.is_default ? "default" : null },
+    `${v.version}: `,
+    el("a", { href: `#${encodeURIComponent(v.pipeline_id)}`, "data-pipeline": v.pipeline_id }, v.pipeline_id),
+    v.is_default ? el("span", { class: "tag" }, "default") : null,
+  );
+  document.getElementById("endpoints").replaceChildren(
+    ...answer.endpoints.map((endpoint) => el(
+      "li",
+      { "data-endpoint": endpoint.name, "data-status": endpoint.status, title: endpoint.description || endpoint.id },
+      el("b", {}, endpoint.name),
+      endpoint.status === "Active" ? null : el("span", { class: "tag" }, endpoint.status.toLowerCase()),
+      el("ol", { class: "versions" }, endpoint.versions.map(version)),
+    )),
+  );
+  document.getElementById("no-endpoints").hidden = answer.endpoints.length > 0;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("refresh").addEventListener("click", loadEndpoints);
+  loadEndpoints();
 });

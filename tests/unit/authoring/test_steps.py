@@ -44,8 +44,9 @@ def test_data_reference_defaults_and_modes():
     assert (ref.name, ref.mode, ref.path_on_datastore) == ("test_data", "mount", "20newsgroups/20news.pkl")
     assert ref.as_download().mode == "download"
     assert Datastore("store").path("a/b").path_on_datastore == "a/b"
-    with pytest.raises(ValueError, match="mode 'upload'"):
-        DataReference(Datastore("store"), "x", "p", mode="upload")
+    assert DataReference(Datastore("store"), "x", "p", mode="upload").mode == "upload", "v1's output binding"
+    with pytest.raises(ValueError, match="mode 'write'"):
+        DataReference(Datastore("store"), "x", "p", mode="write")
 
 
 def test_pipeline_data_defaults():

@@ -51,10 +51,11 @@ def test_upload_files_upload_and_download_like_v1(folder_store, tmp_path):
     (data / "20news.pkl").write_bytes(b"pickle")
     (data / "nested" / "part.csv").write_text("a,b\n")
 
-    assert folder_store.upload_files([data / "20news.pkl"], target_path="20newsgroups", overwrite=True) == 1
-    assert folder_store.upload(data, target_path="copy") == 2
+    reference = folder_store.upload_files([data / "20news.pkl"], target_path="20newsgroups", overwrite=True)
+    assert (reference.datastore, reference.path_on_datastore) == (folder_store, "20newsgroups")
+    assert folder_store.upload(data, target_path="copy").path_on_datastore == "copy"
     (data / "20news.pkl").write_bytes(b"changed")
-    assert folder_store.upload_files([data / "20news.pkl"], target_path="20newsgroups") == 0  # kept
+    folder_store.upload_files([data / "20news.pkl"], target_path="20newsgroups")  # kept: no overwrite
     client = folder_store.client()
     assert client.list_files("copy") == ["20news.pkl", "nested/part.csv"]
     assert (client.root / "20newsgroups" / "20news.pkl").read_bytes() == b"pickle"

@@ -66,3 +66,16 @@ def test_a_kind_with_its_own_init_still_gets_the_shared_arguments():
     assert OwnInit.kind_arguments == {"size": 1}
     assert set(OwnInit._all_kind_arguments) >= {"step_name", "inputs", "outputs", "size"}
     assert PipelineStepOperator.kind_arguments["step_name"] is REQUIRED
+
+
+def test_the_step_name_as_written_is_the_tasks_display_name():
+    """Task instances keep it (`task_display_name`): `find_step_run("train.py")` looks it up there."""
+    with DAG("names", schedule=None):
+        task = PythonScriptStepOperator(
+            task_id="train_py", step_name="train.py", script_name="train.py", script_path="/train.py"
+        )
+        own = PythonScriptStepOperator(
+            task_id="t", step_name="t", script_name="x.py", script_path="/x.py", task_display_name="shown"
+        )
+    assert (task.task_id, task.task_display_name) == ("train_py", "train.py")
+    assert own.task_display_name == "shown"

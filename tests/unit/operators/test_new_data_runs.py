@@ -47,7 +47,7 @@ def test_the_pipeline_dag_gets_a_dispatcher_scheduled_on_the_asset(tmp_path):
     DagContext.autoregistered_dags.clear()
     DagContext.current_autoregister_module_name = __name__
     try:
-        dag = pipeline(tmp_path).publish("count_new", schedule=schedule())
+        dag = pipeline(tmp_path).publish("count_new", schedule=schedule()).dag
         registered = {d.dag_id: d for d, _module in DagContext.autoregistered_dags}
     finally:
         DagContext.current_autoregister_module_name = None

@@ -203,6 +203,24 @@ def test_watching_the_whole_datastore_ignores_the_watch_state(store, tmp_path):
     assert client.list_files(STATE_ROOT)
 
 
+def test_watching_the_whole_datastore_ignores_what_pipelines_write_there(store, tmp_path):
+    """A schedule on the whole datastore must not start a run for each output of the runs it starts."""
+    conn_id, client = store
+
+    async def scenario() -> None:
+        running = Running(trigger_for(conn_id, ""))
+        await running.settle()
+        put(client, "mlpipe/my_pipeline/run_1/step/out/result.csv", b"o", tmp_path)
+        put(client, "incoming/data.csv", b"d", tmp_path)
+        await running.until(lambda: len(running.events) >= 1, "the new file")
+        for _ in range(3):
+            await running.settle()
+        await running.stop()
+        assert [e["path_on_datastore"] for e in running.events] == ["incoming/data.csv"]
+
+    asyncio.run(scenario())
+
+
 def test_files_still_being_written_are_not_announced(tmp_path, monkeypatch):
     root = tmp_path / "store"
     connection = {"conn_type": "mlpipe_local", "extra": {"root": str(root)}}
