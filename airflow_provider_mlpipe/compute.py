@@ -22,13 +22,21 @@ class ComputeTarget:
             raise ValueError("ComputeTarget: name is required")
         self.workspace = workspace
         self.name = name
-        known = workspace.compute_targets.get(name) if workspace is not None else None
-        self.type: str = known.type if known is not None else "AirflowQueue"
+        self._type: str | None = None
+
+    @property
+    def type(self) -> str:
+        """Looked up when asked (never while a DAG file builds steps with it): a known connection's
+        type, else `AirflowQueue`."""
+        if self._type is None:
+            known = self.workspace.compute_targets.get(self.name) if self.workspace is not None else None
+            self._type = known.type if known is not None else "AirflowQueue"
+        return self._type
 
     @classmethod
     def _known(cls, workspace: Workspace, name: str, type: str) -> ComputeTarget:  # noqa: A002
-        target = cls.__new__(cls)
-        target.workspace, target.name, target.type = workspace, name, type
+        target = cls(workspace, name)
+        target._type = type
         return target
 
     def __repr__(self) -> str:

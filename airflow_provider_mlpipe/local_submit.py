@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mlpipe.contract import REGENERATE_OUTPUTS, RUN_RECORD_KEY
+from airflow_provider_mlpipe.contract import RUN_RECORD_KEY
 from airflow_provider_mlpipe.exceptions import PipelineRunError
 from airflow_provider_mlpipe.local_db import ensure_airflow_db
 from airflow_provider_mlpipe.runs import PipelineRun, local_dag_id
+from airflow_provider_mlpipe.submission import submit_body
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.pipeline import Pipeline
@@ -43,6 +44,27 @@ def _register_dag(dag: Any) -> None:
         )
 
 
+#: Pipelines published in this process outside a DAG file (a notebook), not yet in the local DB.
+_PUBLISHED_HERE: dict[str, Any] = {}
+
+
+def remember_published(published: PublishedPipeline) -> None:
+    """Keep a pipeline a notebook published, for `register_published_here`."""
+    _PUBLISHED_HERE[published.id] = published
+
+
+def register_published_here() -> None:
+    """Write the pipelines this process published to the embedded local Airflow's metadata DB, so
+    the local workspace's `PublishedPipeline.get/list`, endpoints and schedules find them (a DAG
+    file's are written by the dag-processor)."""
+    if not _PUBLISHED_HERE:
+        return
+    ensure_airflow_db()
+    while _PUBLISHED_HERE:
+        _name, published = _PUBLISHED_HERE.popitem()
+        _register_dag(published.dag)
+
+
 def _is_paused(dag_id: str) -> bool:
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
@@ -64,17 +86,15 @@ def run_pipeline_locally(
 ) -> PipelineRun:
     """Run a notebook's `Pipeline` in `experiment` (DAG `mlpipe_experiment_<name>`)."""
     dag_id = local_dag_id(experiment.name)
-    assignments = dict(pipeline_parameters or {})
-    if regenerate_outputs:
-        assignments[REGENERATE_OUTPUTS] = True
-    body = {
-        "ExperimentName": experiment.name,
-        "ParameterAssignments": assignments,
-        "Description": description,
-        "Tags": tags,
-        "ContinueRunOnStepFailure": continue_on_step_failure,
-        "ParentRunId": parent_run_id,
-    }
+    body = submit_body(
+        experiment.name,
+        pipeline_parameters,
+        regenerate_outputs,
+        continue_on_step_failure,
+        parent_run_id,
+        description,
+        tags,
+    )
     return _start(experiment, pipeline, pipeline.to_dag(dag_id), body, None, None)
 
 

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_mlpipe.contract import REGENERATE_OUTPUTS
 from airflow_provider_mlpipe.exceptions import ApiError
 from airflow_provider_mlpipe.published import PublishedPipeline
 from airflow_provider_mlpipe.runs import Experiment, PipelineRun
@@ -48,11 +47,12 @@ def _checked(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def _local(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """A call to the local workspace's tables (see `_checked`); the first one in this process
     migrates the metadata DB of a fresh AIRFLOW_HOME (each change goes to its audit log too)."""
-    if not _migrated:
-        from airflow_provider_mlpipe.local_submit import ensure_airflow_db
+    from airflow_provider_mlpipe.local_submit import ensure_airflow_db, register_published_here
 
+    if not _migrated:
         ensure_airflow_db()
         _migrated.append(True)
+    register_published_here()  # what this notebook published, for an endpoint of it
     return _checked(call, *args, **kwargs)
 
 
@@ -496,20 +496,19 @@ class PipelineEndpoint:
                 parent_run_id=parent_run_id, regenerate_outputs=regenerate_outputs,
                 continue_on_step_failure=continue_on_step_failure, description=description,
             )  # fmt: skip
-        assignments = dict(pipeline_parameters or {})
-        if regenerate_outputs:
-            assignments[REGENERATE_OUTPUTS] = True
-        body: dict[str, Any] = {"ExperimentName": experiment.name, "ParameterAssignments": assignments}
-        optional = {
-            "Description": description,
-            "Tags": tags or None,
-            "ParentRunId": parent_run_id,
-            "ContinueRunOnStepFailure": None
-            if continue_on_step_failure is None
-            else bool(continue_on_step_failure),
-            "PipelineVersion": pipeline_version,
-        }
-        body.update({key: value for key, value in optional.items() if value is not None})
+        from airflow_provider_mlpipe.submission import submit_body
+
+        body = submit_body(
+            experiment.name,
+            pipeline_parameters,
+            regenerate_outputs,
+            continue_on_step_failure,
+            parent_run_id,
+            description,
+            tags,
+        )
+        if pipeline_version is not None:
+            body["PipelineVersion"] = pipeline_version
         answer = remote.request("POST", f"/mlpipe/endpoints/{self._id}/submit", json=body).json()
         return PipelineRun(experiment, answer["Id"], pipeline_id=answer.get("PipelineId"))
 

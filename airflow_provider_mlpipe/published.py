@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mlpipe.contract import REGENERATE_OUTPUTS
 from airflow_provider_mlpipe.exceptions import ApiError
 from airflow_provider_mlpipe.runs import Experiment, PipelineRun
 from airflow_provider_mlpipe.workspace import Workspace
@@ -64,8 +63,10 @@ class PublishedPipeline:
         version: str | None,
         continue_on_step_failure: bool,
     ) -> PublishedPipeline:
-        """The handle `Pipeline.publish` returns: the embedded local workspace's, holding the DAG."""
-        return cls(
+        """The handle `Pipeline.publish` returns: the embedded local workspace's, holding the DAG.
+        Published in a notebook (not while a DAG file is parsed), it is written to the local DB
+        when the local workspace is next asked about its pipelines."""
+        handle = cls(
             dag.dag_id,
             dag.dag_id,
             description,
@@ -79,6 +80,13 @@ class PublishedPipeline:
             _dag=dag,
             _pipeline=pipeline,
         )
+        from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+        if DagContext.current_autoregister_module_name is None:
+            from airflow_provider_mlpipe.local_submit import remember_published
+
+            remember_published(handle)
+        return handle
 
     @classmethod
     def _of_record(cls, workspace: Workspace, record: dict[str, Any]) -> PublishedPipeline:
@@ -193,18 +201,17 @@ class PublishedPipeline:
             raise TypeError(
                 f"submit of published pipeline {self.name!r}: unexpected arguments {sorted(kwargs)}"
             )
-        assignments = dict(pipeline_parameters or {})
-        if regenerate_outputs:
-            assignments[REGENERATE_OUTPUTS] = True
-        body: dict[str, Any] = {"ExperimentName": experiment.name, "ParameterAssignments": assignments}
-        if continue_on_step_failure is not None:
-            body["ContinueRunOnStepFailure"] = bool(continue_on_step_failure)
-        if description is not None:
-            body["Description"] = description
-        if tags:
-            body["Tags"] = tags
-        if parent_run_id is not None:
-            body["ParentRunId"] = parent_run_id
+        from airflow_provider_mlpipe.submission import submit_body
+
+        body = submit_body(
+            experiment.name,
+            pipeline_parameters,
+            regenerate_outputs,
+            continue_on_step_failure,
+            parent_run_id,
+            description,
+            tags,
+        )
         remote = experiment._remote
         if remote is not None:
             answer = remote.request("POST", f"/mlpipe/pipelines/{self.id}/submit", json=body).json()

@@ -630,6 +630,8 @@ class PipelineRun:
     def _log_source(self) -> LogSource:
         from airflow_provider_mlpipe.run_logs import LocalLogSource, RemoteLogSource
 
+        if self.pipeline_id is None:  # re-attached by run id alone: the run says its pipeline
+            self._refresh()
         if self._remote is None:
             return LocalLogSource(str(self.pipeline_id), self.id)
         return RemoteLogSource(self._remote, str(self.pipeline_id), self.id)

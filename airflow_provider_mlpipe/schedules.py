@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.exceptions import ApiError
 from airflow_provider_mlpipe.runs import Experiment, PipelineRun
+from airflow_provider_mlpipe.submission import split_pipeline_parameters
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.authoring.schedule import ScheduleRecurrence
@@ -359,7 +360,9 @@ class Schedule:
             "path_on_datastore": path_on_datastore,
         }
         if pipeline_parameters is not None:
-            body["parameter_assignments"], body["data_path_assignments"] = _assignments(pipeline_parameters)
+            body["parameter_assignments"], body["data_path_assignments"] = split_pipeline_parameters(
+                pipeline_parameters
+            )
         body = {key: value for key, value in body.items() if value is not None}
         self._change(body)
         if wait_for_provisioning:
@@ -387,6 +390,8 @@ class Schedule:
     def _wait_for_provisioning(self, timeout_seconds: float) -> str:
         """Wait until Airflow has parsed the schedule's DAG (v1's provisioning); "Completed" or, after
         `timeout_seconds`, "Provisioning" (printed, as v1 does, not raised)."""
+        if self._workspace.is_local:
+            self._provision_locally()
         deadline = time.monotonic() + timeout_seconds
         while True:
             if self._dag_known():
@@ -398,6 +403,16 @@ class Schedule:
                 )
                 return "Provisioning"
             time.sleep(PROVISIONING_POLL_SECONDS)
+
+    def _provision_locally(self) -> None:
+        """The embedded local Airflow may have no dag-processor running: write the schedule's DAG
+        (built from the snapshot as `dags/mlpipe_schedules.py` builds it) to its metadata DB now."""
+        from airflow_provider_mlpipe.local_submit import _register_dag
+        from airflow_provider_mlpipe.schedule_dags import read_snapshot, schedule_dags
+
+        dag = schedule_dags(read_snapshot()).get(self.dag_id)
+        if dag is not None:
+            _register_dag(dag)
 
     def _dag_known(self) -> bool:
         if self._workspace.is_local:
@@ -516,7 +531,9 @@ def _create_body(
             polling_interval=polling_interval,
             data_path_parameter_name=data_path_parameter_name,
         )
-    body["parameter_assignments"], body["data_path_assignments"] = _assignments(pipeline_parameters)
+    body["parameter_assignments"], body["data_path_assignments"] = split_pipeline_parameters(
+        pipeline_parameters
+    )
     return {key: value for key, value in body.items() if value is not None}
 
 
@@ -541,26 +558,6 @@ def _datastore_name(datastore: Any) -> Any:
     return datastore if isinstance(datastore, str) else getattr(datastore, "name", datastore)
 
 
-def _assignments(parameters: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """v1's `pipeline_parameters` split as a submit does: values, and DataPaths as {DataStoreName, ...}."""
-    from airflow_provider_mlpipe.authoring.data import DataPath
-
-    if parameters is None:
-        return {}, {}
-    if not isinstance(parameters, dict):
-        raise TypeError(f"pipeline_parameters must be a dict of parameter name -> value, got {parameters!r}")
-    values, paths = {}, {}
-    for name, value in parameters.items():
-        if isinstance(value, DataPath):
-            paths[name] = {
-                "DataStoreName": _datastore_name(value.datastore),
-                "RelativePath": value.path_on_datastore,
-            }
-        else:
-            values[name] = value
-    return values, paths
-
-
 def _local_user() -> str:
     import getpass
 
@@ -570,9 +567,10 @@ def _local_user() -> str:
 def _local(action: Any) -> Any:
     """Run `action(schedules_db)` on the embedded local Airflow's DB; its errors as `ApiError`s."""
     from airflow_provider_mlpipe import schedules_db
-    from airflow_provider_mlpipe.local_submit import ensure_airflow_db
+    from airflow_provider_mlpipe.local_submit import ensure_airflow_db, register_published_here
 
     ensure_airflow_db()
+    register_published_here()  # what this notebook published, for a schedule of it
     try:
         return action(schedules_db)
     except schedules_db.ScheduleError as error:

@@ -72,6 +72,7 @@ class Workspace:
         self.resource_group = resource_group
         self._name = workspace_name or LOCAL_WORKSPACE_NAME
         self.auth = auth
+        self.location = _location or "local"
         self.sku = sku
         self.tags = dict(tags or {})
         self.url = url.rstrip("/") if url else None
@@ -200,7 +201,12 @@ class Workspace:
     # -- what it holds -------------------------------------------------------------------------
 
     def get_default_datastore(self) -> Datastore:
-        """The default datastore (see `set_default_datastore`)."""
+        """The default datastore (see `set_default_datastore`). The embedded local workspace's is
+        decided where it is used (a DAG file may call this: it reads nothing now)."""
+        if self.is_local:
+            from airflow_provider_mlpipe.authoring.datastore import Datastore
+
+            return Datastore.default()
         from airflow_provider_mlpipe.workspace_catalog import default_datastore_name
 
         return self._datastore(default_datastore_name(self))

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 def _local_session() -> Any:
     from airflow.utils.session import create_session
 
+    from airflow_provider_mlpipe.local_submit import register_published_here
+
+    register_published_here()  # migrates the DB first when it is new
     from airflow_provider_mlpipe.local_db import ensure_airflow_db
 
     ensure_airflow_db()

@@ -45,6 +45,10 @@ class FrozenValue:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by fields (the local runner gets a pickled pipeline): rebuilt without `__setattr__`."""
+        return (_rebuild, (type(self), self._fields()))
+
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
 
@@ -59,3 +63,9 @@ class FrozenValue:
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"{type(self).__name__}({fields})"
+
+
+def _rebuild(cls: type[FrozenValue], values: tuple[Any, ...]) -> FrozenValue:
+    value = cls.__new__(cls)
+    value._set(**dict(zip(cls.__slots__, values, strict=True)))
+    return value

@@ -229,3 +229,5 @@ def test_a_remote_submit_records_parent_run_and_the_experiment(workspace):
     assert details["ParentRunId"] == "outer-run-1"
     assert "client_parented" in workspace.experiments
     assert PipelineRun.get(workspace, run.id).experiment.name == "client_parented"
+    again = PipelineRun(workspace.experiments["client_parented"], run.id)  # by run id alone
+    assert again.wait_for_completion(show_output=True, timeout_seconds=60) == "Finished"

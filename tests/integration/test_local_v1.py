@@ -70,3 +70,9 @@ def test_a_notebook_published_pipeline_is_submitted_listed_disabled_and_enabled_
     assert PublishedPipeline.get(ws, "v1_local_published").status == "Active"
     with pytest.raises(ApiError, match="no published pipeline 'nope'"):
         PublishedPipeline.get(ws, "nope")
+
+
+def test_a_pipeline_published_in_a_notebook_is_found_by_the_local_workspace_before_any_run(echo_step):
+    ws = Workspace.local()
+    Pipeline(ws, [echo_step]).publish("v1_published_unrun", version="1")
+    assert PublishedPipeline.get(ws, "v1_published_unrun").version == "1"

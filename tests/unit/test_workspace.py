@@ -178,3 +178,20 @@ def test_experiments_are_the_names_local_runs_recorded(tmp_path):
     experiments = Workspace.local().experiments
     assert experiments["catalog_exp"].name == "catalog_exp"
     assert experiments["catalog_exp"].workspace.is_local
+
+
+def test_what_a_dag_file_calls_on_the_local_workspace_reads_no_metadata_db(monkeypatch, tmp_path):
+    """Airflow forbids the metadata DB while parsing DAG files: a v1 DAG file's workspace lines must
+    not touch it (its compute targets' and default datastore's details are looked up when used)."""
+    import airflow_provider_mlpipe.workspace_catalog as catalog
+
+    def forbidden():
+        raise RuntimeError("Access to the Airflow Metadatabase from dags is not allowed!")
+
+    monkeypatch.setattr(catalog, "_local_session", forbidden)
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace.from_config()
+    print(ws.name, ws.resource_group, ws.location, ws.subscription_id)  # what every v1 notebook prints
+    target = ComputeTarget(workspace=ws, name="default")
+    store = ws.get_default_datastore()
+    assert (target.name, store.given_name) == ("default", None)

@@ -18,3 +18,13 @@ def test_equal_by_fields_hashable_immutable_and_readable():
         a.mode = "mount"  # type: ignore[misc]
     with pytest.raises(AttributeError, match="immutable"):
         del a.mode
+
+
+def test_a_frozen_value_survives_pickling():
+    """The local runner receives the pipeline pickled; its bindings must come back whole."""
+    import pickle
+
+    library = MavenLibrary("g:a:1", repo="r", exclusions=["x"])
+    assert pickle.loads(pickle.dumps(library)) == library
+    binding = pickle.loads(pickle.dumps(PipelineData("d").as_download(path_on_compute="in")))
+    assert (binding.mode, binding.path_on_compute, binding.data.name) == ("download", "in", "d")
